@@ -1,0 +1,124 @@
+"""Every read of the 12 tables in the package's SQL carries FINAL, and the query layer adds it
+to SQL that lacks it (both sides of a join, sub-queries, aliases)."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from klaviyo_analytics.warehouse import Table, Warehouse, apply_final
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "klaviyo_analytics"
+NAMES = "|".join(sorted((t.value for t in Table), key=len, reverse=True))
+# FROM/JOIN <table or {placeholder}> [AS alias | alias] FINAL   (DELETE FROM is a write)
+REFERENCE = re.compile(
+    rf"(?<!DELETE )\b(FROM|JOIN)\s+(?:[\w{{}}.]+\.)?(?P<table>(?:{NAMES})\b|\{{[^}}]*\}})"
+    r"(?P<rest>(?:\s+AS\s+\w+|\s+(?!FINAL\b|WHERE\b|GROUP\b|ORDER\b|LIMIT\b|ON\b|USING\b|"
+    r"INNER\b|LEFT\b|RIGHT\b|FULL\b|CROSS\b|JOIN\b|ANY\b|ALL\b|ARRAY\b|SETTINGS\b|UNION\b|"
+    r"PREWHERE\b|HAVING\b|SAMPLE\b)\w+)?)(?P<final>\s+FINAL\b)?",
+    re.IGNORECASE,
+)
+
+
+def _strip_sql_comments(sql: str) -> str:
+    return re.sub(r"--[^\n]*", "", sql)
+
+
+def _python_strings(path: Path) -> list[tuple[int, str]]:
+    """String constants and f-strings (placeholders kept as {…}) of one module."""
+    tree = ast.parse(path.read_text())
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            found.append((node.lineno, node.value))
+        elif isinstance(node, ast.JoinedStr):
+            parts = [
+                v.value if isinstance(v, ast.Constant) else "{expr}" for v in node.values
+            ]
+            found.append((node.lineno, "".join(str(p) for p in parts)))
+    return found
+
+
+def _sql_sources() -> list[tuple[str, str]]:
+    sources: list[tuple[str, str]] = []
+    for path in PACKAGE.rglob("*.sql"):
+        sources.append((str(path.relative_to(PACKAGE)), _strip_sql_comments(path.read_text())))
+    for path in PACKAGE.rglob("*.py"):
+        for line, text in _python_strings(path):
+            if "klaviyo-analytics query" in text:
+                continue  # CLI help showing that users need not write FINAL themselves
+            sources.append((f"{path.relative_to(PACKAGE)}:{line}", text))
+    return sources
+
+
+def reads_without_final(sql: str) -> list[str]:
+    missing = []
+    for match in REFERENCE.finditer(sql):
+        if not match.group("final"):
+            missing.append(match.group(0).strip())
+    return missing
+
+
+def test_scanner_catches_missing_final() -> None:
+    assert reads_without_final("SELECT * FROM klaviyo_orders WHERE 1") == ["FROM klaviyo_orders"]
+    assert reads_without_final("SELECT * FROM klaviyo_orders AS o FINAL") == []
+    assert reads_without_final(
+        "SELECT 1 FROM klaviyo_orders o FINAL JOIN klaviyo_order_line_items li ON 1"
+    ) == ["JOIN klaviyo_order_line_items li"]
+    assert reads_without_final("DELETE FROM customer_profiles WHERE x") == []
+    assert reads_without_final("SELECT 1 FROM {table} WHERE x") == ["FROM {table}"]
+
+
+def test_package_sql_reads_all_use_final() -> None:
+    offenders = [
+        f"{where}: {ref}" for where, sql in _sql_sources() for ref in reads_without_final(sql)
+    ]
+    assert not offenders, "reads of the 12 tables without FINAL:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT * FROM klaviyo_orders", "SELECT * FROM klaviyo_orders FINAL"),
+        (
+            "SELECT * FROM klaviyo_orders AS o JOIN klaviyo_order_line_items li ON o.order_id = li.order_id",
+            "SELECT * FROM klaviyo_orders AS o FINAL JOIN klaviyo_order_line_items li FINAL ON o.order_id = li.order_id",
+        ),
+        (
+            "SELECT x FROM (SELECT 1 AS x FROM customer_profiles WHERE a = 'FROM klaviyo_orders')",
+            "SELECT x FROM (SELECT 1 AS x FROM customer_profiles FINAL WHERE a = 'FROM klaviyo_orders')",
+        ),
+        ("SELECT 1 FROM db.products_master FINAL", "SELECT 1 FROM db.products_master FINAL"),
+        ("SELECT 1 FROM system.tables", "SELECT 1 FROM system.tables"),
+        (
+            "SELECT 1 FROM klaviyo_orders -- FROM customer_profiles\nWHERE 1",
+            "SELECT 1 FROM klaviyo_orders FINAL -- FROM customer_profiles\nWHERE 1",
+        ),
+    ],
+)
+def test_apply_final_rewrites(sql: str, expected: str) -> None:
+    assert apply_final(sql) == expected
+    assert reads_without_final(_strip_sql_comments(expected).split("'")[0]) == []
+
+
+def test_query_layer_deduplicates_unmerged_versions(warehouse: Warehouse) -> None:
+    """A read written without FINAL still sees one row per key through the query layer."""
+    cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    for value, version in ((Decimal("10.00"), 1), (Decimal("12.50"), 2)):
+        warehouse.insert_rows(
+            "klaviyo_orders",
+            [["A", "o1", value, date(2026, 1, 1), datetime(2026, 1, 1, 0, 0, version)]],
+            cols,
+        )
+    total = warehouse.scalar("SELECT sum(order_value) FROM klaviyo_orders")
+    joined = warehouse.rows(
+        "SELECT count() FROM klaviyo_orders AS a JOIN klaviyo_orders AS b ON a.order_id = b.order_id"
+    )
+    assert total == Decimal("12.50")
+    assert joined == [(1,)]

@@ -1,0 +1,529 @@
+"""Backends of the metadata store: a MongoDB server, mongomock, or the embedded file store.
+
+Each backend exposes the same small, pymongo-shaped surface (:class:`Collection`) to
+``repository``, which is the only caller. Driver exceptions are translated here.
+
+The embedded default keeps documents in one SQLite file (WAL, ``synchronous=FULL``) and answers
+queries with mongomock's engine over an in-memory copy. Every operation runs inside a SQLite
+transaction; writes take SQLite's write lock with ``BEGIN IMMEDIATE``, so operations are atomic
+across threads *and* processes, and a crash rolls back to the last committed state. A per-collection
+generation counter tells a process when another one has written, and it reloads that collection.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import bson
+import mongomock
+import pymongo
+import pymongo.errors
+from pymongo import ReturnDocument
+
+from klaviyo_analytics.errors import ConfigError
+from klaviyo_analytics.metadata.errors import MetadataBackendError, MetadataUnavailableError
+
+URL_VARIABLE = "KLAVIYO_ANALYTICS_MONGODB_URL"
+DATA_DIR_VARIABLE = "KLAVIYO_ANALYTICS_DATA_DIR"
+DEFAULT_DATABASE = "klaviyo_analytics"
+SERVER_SELECTION_TIMEOUT_MS = 2000
+EMBEDDED_FILE = "metadata.sqlite3"
+_CODEC: bson.CodecOptions[Any] = bson.CodecOptions(tz_aware=True, tzinfo=UTC)
+
+Doc = dict[str, Any]
+Filter = Mapping[str, Any]
+IndexKeys = Sequence[tuple[str, int]]
+
+
+class DuplicateDocument(Exception):  # noqa: N818 - internal signal, translated by repository
+    """A write violated ``_id`` or a unique index; ``repository`` turns it into a user error."""
+
+
+@dataclass(frozen=True)
+class UpdateOutcome:
+    """What an ``update_one`` did."""
+
+    matched: int
+    upserted_id: Any | None = None
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except pymongo.errors.DuplicateKeyError as exc:
+        raise DuplicateDocument(str(exc)) from exc
+    except pymongo.errors.ConnectionFailure as exc:
+        raise MetadataUnavailableError(
+            f"lost connection to MongoDB ({type(exc).__name__}); retry later"
+        ) from exc
+    except pymongo.errors.PyMongoError as exc:
+        raise MetadataBackendError(f"MongoDB refused the operation: {type(exc).__name__}") from exc
+    except sqlite3.OperationalError as exc:
+        raise MetadataUnavailableError(f"embedded metadata store is busy: {exc}") from exc
+
+
+class Collection:
+    """The subset of a pymongo collection that ``repository`` uses, with translated errors.
+
+    Args:
+        raw: a pymongo or mongomock collection.
+        lock: serialises operations (mongomock only: a server makes single-document operations
+            atomic; this gives mongomock the same guarantee under threads).
+        unique_indexes: when False, ``create_index(unique=True)`` makes a non-unique index. Used
+            to run the contract suite against a backend that does not enforce unique secondary
+            indexes.
+    """
+
+    def __init__(
+        self,
+        raw: Any,
+        lock: AbstractContextManager[Any] | None = None,
+        *,
+        unique_indexes: bool = True,
+    ) -> None:
+        self._raw = raw
+        self._lock: AbstractContextManager[Any] = lock if lock is not None else nullcontext()
+        self._unique_indexes = unique_indexes
+
+    @property
+    def name(self) -> str:
+        """The collection name."""
+        return str(self._raw.name)
+
+    def create_index(self, keys: IndexKeys, *, name: str, unique: bool = False) -> None:
+        """Create an index if it does not exist."""
+        with self._lock, _translated():
+            self._raw.create_index(list(keys), name=name, unique=unique and self._unique_indexes)
+
+    def insert_one(self, doc: Doc) -> None:
+        """Insert one document (which must carry ``_id``)."""
+        with self._lock, _translated():
+            self._raw.insert_one(doc)
+
+    def find_one(self, filter: Filter, projection: Mapping[str, Any] | None = None) -> Doc | None:  # noqa: A002
+        """Return the first matching document or None."""
+        with self._lock, _translated():
+            found: Doc | None = self._raw.find_one(dict(filter), projection)
+            return found
+
+    def find(self, filter: Filter, *, sort: IndexKeys | None = None) -> list[Doc]:  # noqa: A002
+        """Return all matching documents, optionally sorted."""
+        with self._lock, _translated():
+            cursor = self._raw.find(dict(filter))
+            if sort:
+                cursor = cursor.sort(list(sort))
+            return list(cursor)
+
+    def count(self, filter: Filter) -> int:  # noqa: A002
+        """Count matching documents."""
+        with self._lock, _translated():
+            return int(self._raw.count_documents(dict(filter)))
+
+    def update_one(
+        self,
+        filter: Filter,  # noqa: A002
+        update: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+    ) -> UpdateOutcome:
+        """Apply ``update`` to the first matching document, atomically with the filter."""
+        with self._lock, _translated():
+            result = self._raw.update_one(dict(filter), dict(update), upsert=upsert)
+            return UpdateOutcome(matched=result.matched_count, upserted_id=result.upserted_id)
+
+    def find_one_and_update(self, filter: Filter, update: Mapping[str, Any]) -> Doc | None:  # noqa: A002
+        """Apply ``update`` to the first matching document and return it as updated."""
+        with self._lock, _translated():
+            doc: Doc | None = self._raw.find_one_and_update(
+                dict(filter), dict(update), return_document=ReturnDocument.AFTER
+            )
+            return doc
+
+    def delete_many(self, filter: Filter) -> int:  # noqa: A002
+        """Delete all matching documents; return how many."""
+        with self._lock, _translated():
+            return int(self._raw.delete_many(dict(filter)).deleted_count)
+
+
+class Database:
+    """A metadata database: named collections, transactions, ping and close.
+
+    Attributes:
+        kind: ``mongodb``, ``mongomock`` or ``embedded``.
+        description: where the data lives, safe to show (never contains a password).
+    """
+
+    kind = "abstract"
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def collection(self, name: str) -> Collection:  # pragma: no cover - abstract
+        """Return the named collection."""
+        raise NotImplementedError
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """Group operations; atomic on the embedded backend, a no-op on the others.
+
+        Code must stay correct without it (servers give only single-document atomicity).
+        """
+        return nullcontext()
+
+    def ping(self) -> None:
+        """Raise :class:`MetadataUnavailableError` when the backend cannot serve requests."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+class MongoDatabase(Database):
+    """A pymongo or mongomock database.
+
+    Args:
+        client: a ``pymongo.MongoClient`` or ``mongomock.MongoClient``.
+        database: the database name.
+        kind: ``mongodb`` or ``mongomock``.
+        description: a safe description for messages.
+        unique_indexes: see :class:`Collection`.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        database: str,
+        *,
+        kind: str,
+        description: str,
+        unique_indexes: bool = True,
+    ) -> None:
+        super().__init__(description)
+        self.kind = kind
+        self._client = client
+        self._db = client[database]
+        self._lock = threading.RLock() if kind == "mongomock" else None
+        self._unique_indexes = unique_indexes
+        self._collections: dict[str, Collection] = {}
+
+    def collection(self, name: str) -> Collection:
+        """Return the named collection."""
+        if name not in self._collections:
+            self._collections[name] = Collection(
+                self._db[name], self._lock, unique_indexes=self._unique_indexes
+            )
+        return self._collections[name]
+
+    def ping(self) -> None:
+        """Run the server's ``ping`` command."""
+        with _translated():
+            self._db.command("ping")
+
+    def close(self) -> None:
+        """Close the client."""
+        self._client.close()
+
+
+class _EmbeddedCollection(Collection):
+    """A mongomock collection whose writes are persisted to SQLite in the same transaction."""
+
+    def __init__(self, raw: Any, owner: EmbeddedDatabase) -> None:
+        # mongomock checks a unique index by scanning the collection on every write (O(n));
+        # here uniqueness comes from the repository's ``_id`` guards, and every write holds the
+        # SQLite write lock, so the indexes are created non-unique.
+        super().__init__(raw, owner.operation(), unique_indexes=False)
+        self._owner = owner
+
+    def insert_one(self, doc: Doc) -> None:
+        with self._lock, _translated():
+            self._raw.insert_one(doc)
+            self._owner.persist(self.name, [doc["_id"]])
+
+    def update_one(
+        self,
+        filter: Filter,  # noqa: A002
+        update: Mapping[str, Any],
+        *,
+        upsert: bool = False,
+    ) -> UpdateOutcome:
+        # The whole operation holds the write lock, so the id found first is the one updated.
+        with self._lock, self._owner.invalidating(self.name), _translated():
+            before = self._raw.find_one(dict(filter), {"_id": True})
+            result = self._raw.update_one(dict(filter), dict(update), upsert=upsert)
+            ids = [before["_id"]] if before is not None else []
+            if result.upserted_id is not None:
+                ids.append(result.upserted_id)
+            self._owner.persist(self.name, ids)
+            return UpdateOutcome(matched=result.matched_count, upserted_id=result.upserted_id)
+
+    def find_one_and_update(self, filter: Filter, update: Mapping[str, Any]) -> Doc | None:  # noqa: A002
+        with self._lock, self._owner.invalidating(self.name), _translated():
+            doc: Doc | None = self._raw.find_one_and_update(
+                dict(filter), dict(update), return_document=ReturnDocument.AFTER
+            )
+            if doc is not None:
+                self._owner.persist(self.name, [doc["_id"]])
+            return doc
+
+    def delete_many(self, filter: Filter) -> int:  # noqa: A002
+        with self._lock, _translated():
+            ids = [d["_id"] for d in self._raw.find(dict(filter), {"_id": True})]
+            self._raw.delete_many({"_id": {"$in": ids}})
+            self._owner.persist(self.name, ids)
+            return len(ids)
+
+
+class EmbeddedDatabase(Database):
+    """The embedded, file-backed default: SQLite for storage, mongomock as the query engine.
+
+    Args:
+        directory: where ``metadata.sqlite3`` lives (created if missing).
+
+    Raises:
+        ConfigError: the directory cannot be created or the file cannot be opened.
+    """
+
+    kind = "embedded"
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(f"embedded store at {directory}")
+        self.path = directory / EMBEDDED_FILE
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS documents (collection TEXT NOT NULL, key BLOB NOT NULL,"
+                " body BLOB NOT NULL, PRIMARY KEY (collection, key)) WITHOUT ROWID"
+            )
+            self._conn.execute(
+                "CREATE TABLE IF NOT EXISTS generations (collection TEXT PRIMARY KEY,"
+                " generation INTEGER NOT NULL)"
+            )
+            self._conn.execute("COMMIT")
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(
+                DATA_DIR_VARIABLE, f"cannot open the embedded metadata store {self.path}: {exc}"
+            ) from exc
+        self._memory: Any = mongomock.MongoClient(tz_aware=True)[DEFAULT_DATABASE]
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._seen: dict[str, int] = {}
+        self._dirty: set[str] = set()
+        self._collections: dict[str, Collection] = {}
+
+    def collection(self, name: str) -> Collection:
+        """Return the named collection."""
+        if name not in self._collections:
+            self._collections[name] = _EmbeddedCollection(self._memory[name], self)
+        return self._collections[name]
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A SQLite write transaction: everything inside is atomic across processes."""
+        return self._transaction()
+
+    def operation(self) -> AbstractContextManager[None]:
+        """The context of one collection operation: joins a transaction or opens its own."""
+        return _Reentrant(self)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            with _translated():
+                self._conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                self._refresh()
+                yield
+            except BaseException as exc:
+                self._depth = 0
+                self._conn.execute("ROLLBACK")
+                # The in-memory copy may hold writes that were just rolled back; reload it. A
+                # rejected insert alone changed nothing (mongomock checks before it writes).
+                if self._dirty or not isinstance(exc, DuplicateDocument):
+                    self._seen.clear()
+                self._dirty.clear()
+                raise
+            try:
+                for name in sorted(self._dirty):
+                    self._conn.execute(
+                        "INSERT INTO generations VALUES (?, 1) ON CONFLICT (collection)"
+                        " DO UPDATE SET generation = generation + 1",
+                        (name,),
+                    )
+                generations = dict(self._conn.execute("SELECT * FROM generations").fetchall())
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._depth = 0
+                self._seen.clear()
+                self._dirty.clear()
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            for name in self._dirty:
+                self._seen[name] = generations[name]
+            self._dirty.clear()
+            self._depth = 0
+
+    def _refresh(self) -> None:
+        for name, generation in self._conn.execute("SELECT * FROM generations").fetchall():
+            if self._seen.get(name) == generation:
+                continue
+            raw = self._memory[name]
+            raw.delete_many({})
+            rows = self._conn.execute(
+                "SELECT body FROM documents WHERE collection = ?", (name,)
+            ).fetchall()
+            if rows:
+                raw.insert_many([bson.decode(body, codec_options=_CODEC) for (body,) in rows])
+            self._seen[name] = generation
+
+    @contextmanager
+    def invalidating(self, name: str) -> Iterator[None]:
+        """Reload collection ``name`` next time if the wrapped operation fails half-way."""
+        try:
+            yield
+        except BaseException:
+            self._seen.pop(name, None)
+            raise
+
+    def persist(self, name: str, ids: Sequence[Any]) -> None:
+        """Write the current in-memory state of documents ``ids`` of ``name`` to SQLite."""
+        raw = self._memory[name]
+        for _id in ids:
+            key = bson.encode({"_id": _id})
+            doc = raw.find_one({"_id": _id})
+            if doc is None:
+                self._conn.execute(
+                    "DELETE FROM documents WHERE collection = ? AND key = ?", (name, key)
+                )
+            else:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO documents VALUES (?, ?, ?)",
+                    (name, key, bson.encode(doc)),
+                )
+        self._dirty.add(name)
+
+    def ping(self) -> None:
+        """Check that the SQLite file answers."""
+        with self._lock, _translated():
+            self._conn.execute("SELECT count(*) FROM generations").fetchone()
+
+    def close(self) -> None:
+        """Close the SQLite connection."""
+        with self._lock:
+            self._conn.close()
+
+
+class _Reentrant:
+    """Context of one embedded operation: joins the thread's open transaction or opens one.
+
+    Reads take the write lock too: a read transaction that later writes needs a lock upgrade,
+    which SQLite's WAL mode may refuse, and metadata operations are short.
+    """
+
+    def __init__(self, owner: EmbeddedDatabase) -> None:
+        self._owner = owner
+        self._stack: list[AbstractContextManager[None]] = []
+        self._local = threading.local()
+
+    def __enter__(self) -> None:
+        ctx = self._owner._transaction()
+        ctx.__enter__()
+        stack: list[AbstractContextManager[None]] = getattr(self._local, "stack", [])
+        stack.append(ctx)
+        self._local.stack = stack
+
+    def __exit__(self, *exc: Any) -> None:
+        ctx = self._local.stack.pop()
+        ctx.__exit__(*exc)
+
+
+def open_database(url: str | None, data_dir: Path) -> Database:
+    """Open the metadata backend named by ``url``.
+
+    Args:
+        url: ``mongodb://`` or ``mongodb+srv://`` for a MongoDB server, ``mongomock://`` for an
+            in-memory stand-in (tests), None or empty for the embedded store under
+            ``data_dir/metadata``.
+        data_dir: the data directory of the embedded engines.
+
+    Returns:
+        The opened database.
+
+    Raises:
+        ConfigError: unknown scheme, unreachable server or unusable data dir; the message names
+            the variable and never contains a password.
+    """
+    if not url:
+        return EmbeddedDatabase(data_dir / "metadata")
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "mongomock":
+        name = urlsplit(url).path.strip("/") or DEFAULT_DATABASE
+        return MongoDatabase(
+            mongomock.MongoClient(tz_aware=True), name, kind="mongomock", description="mongomock"
+        )
+    if scheme in ("mongodb", "mongodb+srv"):
+        return _open_server(url)
+    raise ConfigError(
+        URL_VARIABLE,
+        f"unsupported scheme {scheme + '://' if scheme else '(none)'}; use mongodb://, "
+        "mongodb+srv:// or leave it unset for the embedded store",
+    )
+
+
+def _safe_location(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or "(no host)"
+
+
+def _open_server(url: str) -> MongoDatabase:
+    location = _safe_location(url)
+    try:
+        client: pymongo.MongoClient[Doc] = pymongo.MongoClient(
+            url,
+            serverSelectionTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+            connectTimeoutMS=SERVER_SELECTION_TIMEOUT_MS,
+            tz_aware=True,
+        )
+    except (pymongo.errors.PyMongoError, ValueError) as exc:
+        raise ConfigError(
+            URL_VARIABLE, f"invalid MongoDB URL for {location} ({type(exc).__name__})"
+        ) from None
+    database = MongoDatabase(
+        client,
+        client.get_default_database(default=DEFAULT_DATABASE).name,
+        kind="mongodb",
+        description=f"MongoDB at {location}",
+    )
+    started = time.monotonic()
+    try:
+        client.admin.command("ping")
+    except pymongo.errors.PyMongoError as exc:
+        client.close()
+        raise ConfigError(
+            URL_VARIABLE,
+            f"cannot reach MongoDB at {location} ({type(exc).__name__} after "
+            f"{time.monotonic() - started:.1f} s); start it or unset the variable to use the "
+            "embedded store",
+        ) from None
+    return database

@@ -13,13 +13,21 @@ from klaviyo_analytics.warehouse import Table, Warehouse, apply_final
 
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "klaviyo_analytics"
 NAMES = "|".join(sorted((t.value for t in Table), key=len, reverse=True))
-# FROM/JOIN <table or {placeholder}> [AS alias | alias] FINAL   (DELETE FROM is a write)
-REFERENCE = re.compile(
-    rf"(?<!DELETE )\b(FROM|JOIN)\s+(?:[\w{{}}.]+\.)?(?P<table>(?:{NAMES})\b|\{{[^}}]*\}})"
+# FROM/JOIN <table> [AS alias | alias] FINAL  (any case; DELETE FROM is a write), and
+# FROM/JOIN <{f-string expr} | {name:Identifier}> in upper-case SQL, whose table is only known
+# at run time and so must carry FINAL too.
+_ALIAS = (
     r"(?P<rest>(?:\s+AS\s+\w+|\s+(?!FINAL\b|WHERE\b|GROUP\b|ORDER\b|LIMIT\b|ON\b|USING\b|"
     r"INNER\b|LEFT\b|RIGHT\b|FULL\b|CROSS\b|JOIN\b|ANY\b|ALL\b|ARRAY\b|SETTINGS\b|UNION\b|"
-    r"PREWHERE\b|HAVING\b|SAMPLE\b)\w+)?)(?P<final>\s+FINAL\b)?",
+    r"PREWHERE\b|HAVING\b|SAMPLE\b)\w+)?)(?P<final>\s+FINAL\b)?"
+)
+REFERENCE = re.compile(
+    rf"(?<!DELETE )(?<!delete )\b(?:FROM|JOIN|from|join)\s+(?:[\w.]+\.)?(?P<table>(?:{NAMES})\b)"
+    + _ALIAS,
     re.IGNORECASE,
+)
+PLACEHOLDER = re.compile(
+    r"(?<!DELETE )\b(?:FROM|JOIN)\s+(?P<table>\{expr\}|\{\w+:Identifier\})" + _ALIAS
 )
 
 
@@ -35,9 +43,7 @@ def _python_strings(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.append((node.lineno, node.value))
         elif isinstance(node, ast.JoinedStr):
-            parts = [
-                v.value if isinstance(v, ast.Constant) else "{expr}" for v in node.values
-            ]
+            parts = [v.value if isinstance(v, ast.Constant) else "{expr}" for v in node.values]
             found.append((node.lineno, "".join(str(p) for p in parts)))
     return found
 
@@ -56,9 +62,10 @@ def _sql_sources() -> list[tuple[str, str]]:
 
 def reads_without_final(sql: str) -> list[str]:
     missing = []
-    for match in REFERENCE.finditer(sql):
-        if not match.group("final"):
-            missing.append(match.group(0).strip())
+    for pattern in (REFERENCE, PLACEHOLDER):
+        for match in pattern.finditer(sql):
+            if not match.group("final"):
+                missing.append(match.group(0).strip())
     return missing
 
 
@@ -69,7 +76,10 @@ def test_scanner_catches_missing_final() -> None:
         "SELECT 1 FROM klaviyo_orders o FINAL JOIN klaviyo_order_line_items li ON 1"
     ) == ["JOIN klaviyo_order_line_items li"]
     assert reads_without_final("DELETE FROM customer_profiles WHERE x") == []
-    assert reads_without_final("SELECT 1 FROM {table} WHERE x") == ["FROM {table}"]
+    assert reads_without_final("SELECT 1 FROM {expr} WHERE x") == ["FROM {expr}"]
+    assert reads_without_final("SELECT 1 FROM {t:Identifier} FINAL") == []
+    assert reads_without_final("ORDER BY d WITH FILL FROM {date_from:Date} TO {d:Date}") == []
+    assert reads_without_final("select * from klaviyo_orders") == ["from klaviyo_orders"]
 
 
 def test_package_sql_reads_all_use_final() -> None:

@@ -65,7 +65,10 @@ def parse_spec(path: Path) -> dict[str, SpecTable]:
         order = re.search(r"ORDER BY\s*\((.*?)\)", tail, re.S)
         assert engine and order
         tables[head.group(1)] = SpecTable(
-            head.group(1), columns, engine.group(1), ", ".join(x.strip() for x in order.group(1).split(","))
+            head.group(1),
+            columns,
+            engine.group(1),
+            ", ".join(x.strip() for x in order.group(1).split(",")),
         )
     return tables
 
@@ -99,7 +102,9 @@ def test_table_matches_spec(
     ):
         assert _normalise_type(ch_type) == _normalise_type(spec_type), name
         if spec_default:
-            assert kind == "DEFAULT" and expr.replace(" ", "") == spec_default.replace(" ", ""), name
+            assert kind == "DEFAULT" and expr.replace(" ", "") == spec_default.replace(" ", ""), (
+                name
+            )
         else:
             assert kind == "", name
     engine_full, sorting_key, engine = warehouse.rows(
@@ -125,10 +130,19 @@ def test_final_view_deduplicates(warehouse: Warehouse, table: str) -> None:
 
 def test_final_view_returns_latest_version(warehouse: Warehouse, chdb_url: str) -> None:
     """A BI tool's plain query on the view (no FINAL, no settings) sees only the latest row."""
-    cols = ["klaviyo_public_id", "segment_id", "segment_name", "date", "total_members", "updated_at"]
+    cols = [
+        "klaviyo_public_id",
+        "segment_id",
+        "segment_name",
+        "date",
+        "total_members",
+        "updated_at",
+    ]
     for members, version in ((10, "2026-01-01 00:00:00"), (12, "2026-01-02 00:00:00")):
         warehouse.insert_rows(
-            "segment_statistics", [["A", "s1", "VIP", date(2026, 1, 1), members, datetime.fromisoformat(version)]], cols
+            "segment_statistics",
+            [["A", "s1", "VIP", date(2026, 1, 1), members, datetime.fromisoformat(version)]],
+            cols,
         )
     bi_tool = clickhouse_connect.get_client(dsn=chdb_url, database=warehouse.database)
     try:

@@ -16,7 +16,9 @@ import pytest
 
 from klaviyo_analytics.warehouse import Warehouse, migrate
 
-SHARED = Path(os.environ.get("KLAVIYO_ANALYTICS_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+SHARED = Path(
+    os.environ.get("KLAVIYO_ANALYTICS_SHARED", Path(__file__).resolve().parents[2] / "shared")
+)
 
 
 @pytest.fixture(scope="session")

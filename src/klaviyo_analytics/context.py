@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from klaviyo_analytics.settings import Settings
-from klaviyo_analytics.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from klaviyo_analytics.metadata import MetadataStore
+    from klaviyo_analytics.warehouse import Warehouse
 
 
 class AppContext:
@@ -29,10 +29,13 @@ class AppContext:
         self.settings = settings
         self._database = database
         self._lock = threading.Lock()
+        self._owns_services = True
 
     @cached_property
     def warehouse(self) -> Warehouse:
         """The ClickHouse handle (embedded chDB unless a server URL is configured)."""
+        from klaviyo_analytics.warehouse import Warehouse
+
         return Warehouse(self.settings.effective_clickhouse_url, database=self._database)
 
     @cached_property
@@ -53,9 +56,25 @@ class AppContext:
             self.settings.mongodb_url, self.settings.resolved_data_dir, self.secret_key
         )
 
+    def derive(self, **updates: Any) -> AppContext:
+        """A context with some settings changed that shares this one's opened services.
+
+        The embedded ClickHouse allows one engine per process, so a derived context (e.g. one
+        pointed at the simulator) must reuse the warehouse and metadata store, not reopen them.
+        The derived context does not own them: closing it closes nothing.
+        """
+        child = AppContext(self.settings.model_copy(update=updates), database=self._database)
+        child.__dict__["warehouse"] = self.warehouse
+        child.__dict__["metadata"] = self.metadata
+        child.__dict__["secret_key"] = self.secret_key
+        child._owns_services = False
+        return child
+
     def close(self) -> None:
         """Close whatever was opened."""
         with self._lock:
+            if not self._owns_services:
+                return
             if "warehouse" in self.__dict__:
                 self.warehouse.close()
                 del self.__dict__["warehouse"]

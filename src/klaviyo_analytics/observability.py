@@ -98,3 +98,17 @@ def configure_logging(level: str = "INFO", json_logs: bool | None = None) -> Non
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+
+API_REQUESTS = Counter(
+    "klaviyo_analytics_api_requests_total",
+    "HTTP API requests per method, route template and status code.",
+    ["method", "route", "status"],
+    registry=REGISTRY,
+)
+API_REQUEST_DURATION = Histogram(
+    "klaviyo_analytics_api_request_duration_seconds",
+    "HTTP API request duration per route template.",
+    ["route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    registry=REGISTRY,
+)

@@ -58,9 +58,11 @@ class Settings(BaseSettings):
     sync_overlap_days: int = Field(default=7, ge=0, le=365)
     sync_backfill_days: int = Field(default=365, ge=1, le=3650)
     sync_parallel_stores: int = Field(default=4, ge=1, le=64)
+    sync_events_backfill_days: int = Field(
+        default=3650, ge=1, le=36500, description="History of events read by a first sync."
+    )
     sync_events_page_size: int = Field(default=1000, ge=1, le=1000)
     sync_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000)
-    sync_chunk_days: int = Field(default=30, ge=1, le=366)
     sync_campaign_attribution_days: int = Field(default=30, ge=1, le=365)
     klaviyo_pacing: bool = Field(default=True, description="Client-side rate-limit pacing.")
     klaviyo_rate_window_scale: float = Field(
@@ -78,16 +80,16 @@ class Settings(BaseSettings):
         description="How often `klaviyo-analytics run` looks for due jobs.",
     )
     scheduler_grace_seconds: float = Field(
-        default=60.0,
+        default=20.0,
         ge=0,
         le=86400,
         description="On SIGTERM/SIGINT, how long running jobs may finish before being abandoned.",
     )
     scheduler_lock_lease_seconds: float = Field(
-        default=6 * 3600,
+        default=2 * 3600,
         gt=0,
-        description="Lease of a store's dashboard lock taken by the scheduler; a holder older "
-        "than this is presumed dead.",
+        description="Lease of the dashboard lock an aggregate run holds; a holder older than "
+        "this is presumed dead.",
     )
     scheduler_cadences: dict[str, float] = Field(
         default_factory=dict,

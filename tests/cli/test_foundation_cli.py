@@ -96,10 +96,26 @@ def test_query_bad_format(migrated_dir: Path) -> None:
 @pytest.mark.parametrize(
     ("env", "variable", "fragment"),
     [
-        ({"KLAVIYO_ANALYTICS_CLICKHOUSE_URL": "ftp://host/db"}, "CLICKHOUSE_URL", "unsupported URL scheme"),
-        ({"KLAVIYO_ANALYTICS_MONGODB_URL": "redis://localhost"}, "MONGODB_URL", "unsupported URL scheme"),
-        ({"KLAVIYO_ANALYTICS_CLICKHOUSE_URL": "http://u:hunter2@127.0.0.1:1/db"}, "CLICKHOUSE_URL", "cannot reach ClickHouse"),
-        ({"KLAVIYO_ANALYTICS_MONGODB_URL": "mongodb://u:hunter2@127.0.0.1:1/db"}, "MONGODB_URL", "MongoDB"),
+        (
+            {"KLAVIYO_ANALYTICS_CLICKHOUSE_URL": "ftp://host/db"},
+            "CLICKHOUSE_URL",
+            "unsupported URL scheme",
+        ),
+        (
+            {"KLAVIYO_ANALYTICS_MONGODB_URL": "redis://localhost"},
+            "MONGODB_URL",
+            "unsupported URL scheme",
+        ),
+        (
+            {"KLAVIYO_ANALYTICS_CLICKHOUSE_URL": "http://u:hunter2@127.0.0.1:1/db"},
+            "CLICKHOUSE_URL",
+            "cannot reach ClickHouse",
+        ),
+        (
+            {"KLAVIYO_ANALYTICS_MONGODB_URL": "mongodb://u:hunter2@127.0.0.1:1/db"},
+            "MONGODB_URL",
+            "MongoDB",
+        ),
         ({"KLAVIYO_ANALYTICS_SYNC_OVERLAP_DAYS": "many"}, "SYNC_OVERLAP_DAYS", ""),
     ],
 )

@@ -408,6 +408,29 @@ def test_set_last_update(store: MetadataStore) -> None:
         store.set_last_update("store_oauth", "name", ts)
 
 
+def test_set_account_timezone(store: MetadataStore) -> None:
+    add_oauth(store)
+    assert store.get_store("store_oauth").klaviyo_integration.timezone is None
+    store.set_account_timezone("store_oauth", "America/New_York")
+    assert store.get_store("store_oauth").klaviyo_integration.timezone == "America/New_York"
+    store.set_account_timezone("store_oauth", "Europe/Berlin")
+    assert store.get_store("store_oauth").klaviyo_integration.timezone == "Europe/Berlin"
+    with pytest.raises(UsageError, match="unknown timezone"):
+        store.set_account_timezone("store_oauth", "Mars/Olympus_Mons")
+    with pytest.raises(NotFoundError):
+        store.set_account_timezone("nope", "UTC")
+
+
+def test_event_data_types_set_events_last_sync(store: MetadataStore) -> None:
+    t1 = datetime(2025, 9, 18, 15, 0, tzinfo=UTC)
+    store.record_data_type_success("K9", "orders", watermark=t1, rows_written=3, finished_at=t1)
+    assert store.get_sync("K9").events_last_sync == t1
+    t2 = t1 + timedelta(minutes=15)
+    store.record_data_type_success("K9", "refunds", watermark=t2, rows_written=1, finished_at=t2)
+    sync = store.get_sync("K9")
+    assert sync.events_last_sync == t2 and sync.campaigns_last_sync is None
+
+
 # -- sync state ----------------------------------------------------------------------------------
 
 

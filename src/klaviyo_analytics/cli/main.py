@@ -14,9 +14,17 @@ try:  # typer >= 0.20 vendors click; its exceptions are not click's own classes
 except ImportError:  # pragma: no cover - older typer on real click
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
+from klaviyo_analytics.cli import aggregate as aggregate_cli
+from klaviyo_analytics.cli import api_tokens as api_tokens_cli
 from klaviyo_analytics.cli import db as db_cli
+from klaviyo_analytics.cli import demo as demo_cli
 from klaviyo_analytics.cli import query as query_cli
+from klaviyo_analytics.cli import run as run_cli
+from klaviyo_analytics.cli import serve as serve_cli
+from klaviyo_analytics.cli import simulator as simulator_cli
+from klaviyo_analytics.cli import status as status_cli
 from klaviyo_analytics.cli import stores as stores_cli
+from klaviyo_analytics.cli import sync as sync_cli
 from klaviyo_analytics.errors import KlaviyoAnalyticsError
 
 app = typer.Typer(
@@ -24,7 +32,8 @@ app = typer.Typer(
     help="Self-hosted analytics warehouse for Klaviyo e-commerce data.\n\n"
     "Examples:\n\n"
     "  klaviyo-analytics db migrate\n\n"
-    "  klaviyo-analytics stores add --name 'My Shop' --klaviyo-public-id XqkVGb --api-key pk_...\n\n"
+    "  klaviyo-analytics stores add --name 'My Shop' --klaviyo-public-id XqkVGb "
+    "--api-key pk_...\n\n"
     '  klaviyo-analytics query "SELECT count() FROM klaviyo_orders" --format json',
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -60,6 +69,14 @@ def root(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(stores_cli.app, name="stores")
 query_cli.register(app)
+aggregate_cli.register(app)
+sync_cli.register(app)
+status_cli.register(app)
+run_cli.register(app)
+serve_cli.register(app)
+api_tokens_cli.register(app)
+demo_cli.register(app)
+app.add_typer(simulator_cli.app, name="simulator")
 
 
 def main() -> None:

@@ -57,5 +57,7 @@ def register(app: typer.Typer) -> None:
         try:
             result = app_context(ctx).warehouse.query(sql, settings={"readonly": 2})
         except WarehouseError as exc:
-            raise UsageError(f"the query failed: {exc.message.removeprefix('ClickHouse error: ')}") from None
+            raise UsageError(
+                f"the query failed: {exc.message.removeprefix('ClickHouse error: ')}"
+            ) from None
         emit_rows(list(result.column_names), list(result.result_rows), fmt)

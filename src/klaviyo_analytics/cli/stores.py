@@ -12,7 +12,8 @@ from klaviyo_analytics.errors import UsageError
 
 app = typer.Typer(
     help="Stores and their Klaviyo connection.\n\nExamples:\n\n"
-    "  klaviyo-analytics stores add --name 'My Shop' --klaviyo-public-id XqkVGb --api-key pk_...\n\n"
+    "  klaviyo-analytics stores add --name 'My Shop' --klaviyo-public-id XqkVGb "
+    "--api-key pk_...\n\n"
     "  klaviyo-analytics stores list\n\n  klaviyo-analytics stores show store_abc123",
     no_args_is_help=True,
 )
@@ -23,8 +24,7 @@ def _parse_expiry(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise UsageError(
-            f"--token-expires-at: {value!r} is not an ISO-8601 time; "
-            "use e.g. 2026-12-01T12:00:00Z"
+            f"--token-expires-at: {value!r} is not an ISO-8601 time; use e.g. 2026-12-01T12:00:00Z"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

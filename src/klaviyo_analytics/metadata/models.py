@@ -44,6 +44,9 @@ DATA_TYPE_LAST_SYNC_FIELDS = {
     "forms": "forms_last_sync",
     "segments": "segments_last_sync",
     "events": "events_last_sync",
+    # cron_sync's event data types (klaviyo_analytics.sync.DataType) are orders and refunds.
+    "orders": "events_last_sync",
+    "refunds": "events_last_sync",
 }
 """Data types whose success also sets the spec's ``<type>_last_sync`` field."""
 
@@ -85,6 +88,8 @@ class KlaviyoIntegration(_Model):
     placed_order_last_update: UtcDatetime | None = None
     needs_reauth: bool = False
     last_error: str | None = None
+    timezone: str | None = None
+    """The Klaviyo account's IANA timezone (``GET /api/accounts``), written by the sync."""
 
 
 class Store(_Model):

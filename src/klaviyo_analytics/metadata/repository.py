@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bson import ObjectId
 
@@ -476,6 +477,19 @@ class MetadataStore:
         if field not in LAST_UPDATE_FIELDS:
             raise UsageError(f"unknown field {field!r}; expected one of {LAST_UPDATE_FIELDS}")
         self._update_store_fields(public_id, {f"{_KI}.{field}": _utc(ts), "updated_at": utcnow()})
+
+    def set_account_timezone(self, public_id: str, tz: str) -> None:
+        """Record the Klaviyo account's IANA timezone on the store (``klaviyo_integration``).
+
+        Raises:
+            UsageError: ``tz`` is not a known IANA timezone name.
+            NotFoundError: no such store.
+        """
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise UsageError(f"unknown timezone {tz!r}") from exc
+        self._update_store_fields(public_id, {f"{_KI}.timezone": tz, "updated_at": utcnow()})
 
     # -- dashboard lock ------------------------------------------------------------------------
 

@@ -11,10 +11,10 @@ import fcntl
 import os
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import clickhouse_connect
@@ -36,6 +36,7 @@ DEFAULT_DATABASE = "default"
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CODE = re.compile(r"Code: (\d+)")
 _READ_SETTINGS: dict[str, Any] = {"final": 1}
+T = TypeVar("T")
 
 # chDB holds one engine (one data path) per process and keeps it while any client is open;
 # remember which path is open and how many clients use it.
@@ -63,7 +64,9 @@ def _parse_url(url: str) -> tuple[str, dict[str, Any], str]:
             "connect_timeout": 5,
         }
         return "server", kwargs, database
-    raise ConfigError(URL_VARIABLE, f"unsupported URL scheme {parts.scheme!r}; use chdb, http, https")
+    raise ConfigError(
+        URL_VARIABLE, f"unsupported URL scheme {parts.scheme!r}; use chdb, http, https"
+    )
 
 
 def _embedded_dir_is_locked(path: Path) -> bool:
@@ -140,8 +143,13 @@ class Warehouse:
             reason = next(
                 (
                     r
-                    for r in ("Connection refused", "timed out", "Name or service not known",
-                              "Authentication failed", "certificate")
+                    for r in (
+                        "Connection refused",
+                        "timed out",
+                        "Name or service not known",
+                        "Authentication failed",
+                        "certificate",
+                    )
                     if r.lower() in text.lower()
                 ),
                 "no answer",
@@ -153,7 +161,9 @@ class Warehouse:
         except Exception as exc:
             if self.kind == "chdb" and "EmbeddedServer" in str(exc):
                 raise EmbeddedEngineLockedError(str(self._connect_kwargs["path"])) from exc
-            raise WarehouseError(f"cannot open ClickHouse at {self.url_for_display}: {exc}") from exc
+            raise WarehouseError(
+                f"cannot open ClickHouse at {self.url_for_display}: {exc}"
+            ) from exc
 
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
@@ -171,7 +181,9 @@ class Warehouse:
         if self.database != DEFAULT_DATABASE:
             bootstrap = self._new_client(None)
             try:
-                self._run(lambda: bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}"))
+                self._run(
+                    lambda: bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+                )
             finally:
                 self._close_client(bootstrap)
         self._ensured_db = True
@@ -208,7 +220,7 @@ class Warehouse:
             merged.update(settings)
         return apply_final(sql), merged
 
-    def _run(self, fn: Any) -> Any:
+    def _run(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except ClickHouseError as exc:
@@ -232,13 +244,11 @@ class Warehouse:
         client = self._client()
         return self._run(
             lambda: client.query(prepared, parameters=dict(parameters or {}), settings=merged)
-        )  # type: ignore[no-any-return]
+        )
 
-    def rows(
-        self, sql: str, parameters: Mapping[str, Any] | None = None
-    ) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Rows of a read as tuples."""
-        return list(self.query(sql, parameters).result_rows)
+        return [tuple(row) for row in self.query(sql, parameters).result_rows]
 
     def dicts(self, sql: str, parameters: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """Rows of a read as dicts keyed by column name."""
@@ -257,7 +267,7 @@ class Warehouse:
         client = self._client()
         return self._run(
             lambda: client.query_arrow(prepared, parameters=dict(parameters or {}), settings=merged)
-        )  # type: ignore[no-any-return]
+        )
 
     def command(
         self,

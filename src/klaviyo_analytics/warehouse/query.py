@@ -29,11 +29,45 @@ _TOKEN = re.compile(
 
 # Words that end a table reference: after one of these, no alias follows.
 _CLAUSE_WORDS = frozenset(
-    """
-    WHERE PREWHERE GROUP ORDER LIMIT HAVING JOIN INNER LEFT RIGHT FULL CROSS OUTER ANY ALL ASOF
-    SEMI ANTI ARRAY ON USING UNION EXCEPT INTERSECT SETTINGS FORMAT SAMPLE FINAL WINDOW QUALIFY
-    GLOBAL LIMIT OFFSET INTO SELECT WITH AS PASTE
-    """.split()
+    {
+        "WHERE",
+        "PREWHERE",
+        "GROUP",
+        "ORDER",
+        "LIMIT",
+        "HAVING",
+        "JOIN",
+        "INNER",
+        "LEFT",
+        "RIGHT",
+        "FULL",
+        "CROSS",
+        "OUTER",
+        "ANY",
+        "ALL",
+        "ASOF",
+        "SEMI",
+        "ANTI",
+        "ARRAY",
+        "ON",
+        "USING",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "SETTINGS",
+        "FORMAT",
+        "SAMPLE",
+        "FINAL",
+        "WINDOW",
+        "QUALIFY",
+        "GLOBAL",
+        "OFFSET",
+        "INTO",
+        "SELECT",
+        "WITH",
+        "AS",
+        "PASTE",
+    }
 )
 
 
@@ -56,7 +90,7 @@ def tokenize(sql: str) -> list[Token]:
 
 
 def _unquote(text: str) -> str:
-    return text[1:-1] if text[:1] in "`\"" else text
+    return text[1:-1] if text[:1] in '`"' else text
 
 
 def _significant(tokens: list[Token], start: int) -> int:
@@ -147,7 +181,7 @@ def statement_kind(sql: str) -> str:
 
 
 def count_statements(sql: str) -> int:
-    """Number of statements in ``sql`` (semicolons outside strings/comments, ignoring a trailing one)."""
+    """Number of statements in ``sql`` (a trailing semicolon does not count)."""
     parts = 1
     tokens = [t for t in tokenize(sql) if t.kind not in ("ws", "comment")]
     for idx, tok in enumerate(tokens):

@@ -1,0 +1,128 @@
+"""Benchmark of the Klaviyo simulator: store build time, events pages/s, page latency, peak RSS.
+
+Usage: ``python bench/simulator_bench.py --scale large --pages 200``. Starts the simulator as its
+own process (``klaviyo-analytics simulator serve --json``, rate limits off, seed 42, clock
+2026-07-01), as the sync sees it, pages through Shopify "Placed Order" events with
+``page[size]=1000&include=profile`` via ``links.next`` and prints one JSON line. The simulator
+process's RSS is sampled every 50 ms from another thread (build and serving peaks separately).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+import psutil
+
+
+class RssSampler:
+    """Samples a process's RSS in a background thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            time.sleep(0.05)
+
+    def take(self) -> int:
+        """The peak since the last call (and reset it)."""
+        peak, self.peak = self.peak, 0
+        return peak
+
+    def stop(self) -> None:
+        """Stop sampling."""
+        self._stop.set()
+        self._thread.join()
+
+
+def main() -> None:
+    """Run the benchmark and print its result as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scale", default="large")
+    parser.add_argument("--pages", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    exe = Path(sys.executable).with_name("klaviyo-analytics")
+    cmd = [str(exe), "simulator", "serve", "--port", "0", "--json", "--seed", str(args.seed)]
+    cmd += ["--scale", args.scale, "--now", "2026-07-01T00:00:00+00:00"]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=os.environ.copy())
+    sampler = RssSampler(proc.pid)
+    try:
+        assert proc.stdout is not None
+        info = orjson.loads(proc.stdout.readline())
+        build = time.perf_counter() - t0
+        build_peak = sampler.take()
+        headers = {
+            "Authorization": f"Klaviyo-API-Key {info['accounts'][0]['api_key']}",
+            "revision": "2026-07-15",
+        }
+        with httpx.Client(base_url=info["base_url"], headers=headers, timeout=60) as client:
+            metrics = client.get("/api/metrics").json()["data"]
+            placed = next(
+                m["id"] for m in metrics
+                if m["attributes"]["name"] == "Placed Order"
+                and m["attributes"]["integration"]["name"] == "Shopify"
+            )  # fmt: skip
+            url: str | None = (
+                f'/api/events?filter=equals(metric_id,"{placed}")&page[size]=1000&include=profile'
+            )
+            pages = events = nbytes = 0
+            latencies: list[float] = []
+            rss_early = 0
+            t1 = time.perf_counter()
+            while url and pages < args.pages:
+                t = time.perf_counter()
+                r = client.get(url)
+                latencies.append(time.perf_counter() - t)
+                doc = orjson.loads(r.content)
+                nbytes += len(r.content)
+                events += len(doc["data"])
+                pages += 1
+                url = doc["links"].get("next")
+                if pages == 20:
+                    rss_early = psutil.Process(proc.pid).memory_info().rss
+            elapsed = time.perf_counter() - t1
+        serve_peak = sampler.take()
+        rss_end = psutil.Process(proc.pid).memory_info().rss
+    finally:
+        sampler.stop()
+        proc.terminate()
+        proc.wait(timeout=30)
+    latencies.sort()
+    result = {
+        "scale": args.scale,
+        "build_seconds": round(build, 2),
+        "pages": pages,
+        "events": events,
+        "pages_per_second": round(pages / elapsed, 1),
+        "events_per_second": round(events / elapsed),
+        "page_p50_ms": round(latencies[len(latencies) // 2] * 1000, 1),
+        "page_p90_ms": round(latencies[int(len(latencies) * 0.9)] * 1000, 1),
+        "mb_per_page": round(nbytes / max(pages, 1) / 1e6, 2),
+        "sim_peak_rss_build_mb": round(build_peak / 1e6),
+        "sim_peak_rss_serving_mb": round(serve_peak / 1e6),
+        "sim_rss_after_20_pages_mb": round(rss_early / 1e6),
+        "sim_rss_end_mb": round(rss_end / 1e6),
+    }
+    print(orjson.dumps(result).decode())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Run the aggregate jobs for one store: one ``INSERT ... SELECT`` per table, then cleanup.
+
+Everything is computed inside ClickHouse from the synced tables read with FINAL. A run first
+materialises its counted orders and their line items once into two temporary tables
+(:func:`prepare_inputs`: ``agg_run_orders``, ``agg_run_lines``; per client, Memory engine, gone
+when the client closes) that every order-based job of the run reads. The one Python
+step is the BG/NBD fit of the customers job: a grouped ``(x, t_x, T, n)`` summary comes out in
+one query, scipy fits four parameters, and they go back into the ``INSERT ... SELECT`` as query
+parameters. Recording the run in ``klaviyo_syncs`` happens only after a job's table is complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+
+from klaviyo_analytics.aggregates import bgnbd
+from klaviyo_analytics.aggregates.errors import InvalidTimezoneError
+from klaviyo_analytics.aggregates.registry import (
+    AGGREGATES_SYNC_FIELD,
+    Job,
+    JobName,
+    load_sql,
+    parse_jobs,
+)
+from klaviyo_analytics.aggregates.versions import count_version, delete_older, next_version
+from klaviyo_analytics.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MIN_CO_PURCHASES = 3
+
+_INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0}
+
+#: The per-run temporary tables written by :func:`prepare_inputs`.
+RUN_INPUT_TABLES = ("agg_run_lines", "agg_run_orders")
+
+
+class AggregateRecorder(Protocol):
+    """Where job completions are recorded (``MetadataStore`` satisfies it)."""
+
+    def set_aggregate_last_run(self, klaviyo_public_id: str, field: str, ts: datetime) -> object:
+        """Set ``field`` of the store's ``klaviyo_syncs`` document to ``ts``."""
+        ...
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """What one job did.
+
+    Attributes:
+        job: the job name.
+        table: the table it rewrote.
+        rows: rows of this run now in the table for the store.
+        duration_s: wall time of the job (insert, fit and cleanup).
+        version: the run's version timestamp (naive UTC) carried by every row written.
+        details: job-specific facts (the customers job reports its BG/NBD parameters).
+    """
+
+    job: str
+    table: str
+    rows: int
+    duration_s: float
+    version: datetime
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+def resolve_timezone(timezone: str) -> ZoneInfo:
+    """The ``ZoneInfo`` of an IANA name.
+
+    Raises:
+        InvalidTimezoneError: if the name is unknown.
+    """
+    try:
+        return ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidTimezoneError(timezone) from None
+
+
+def today_in(timezone: str, now: datetime | None = None) -> date:
+    """The account-local date of ``now`` (default: the clock)."""
+    return (now or datetime.now(UTC)).astimezone(resolve_timezone(timezone)).date()
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """The counted orders and line items of one store, as-of day and timezone, materialised.
+
+    They live in the temporary tables ``agg_run_orders`` and ``agg_run_lines`` of the calling
+    thread's client, so jobs given these inputs must run on the thread that prepared them.
+    """
+
+    store: str
+    as_of: date
+    timezone: str
+
+
+def prepare_inputs(warehouse: Warehouse, store: str, as_of: date, timezone: str) -> RunInputs:
+    """Materialise the run's counted orders and line items (replacing earlier ones).
+
+    Counted orders: the store's orders up to ``as_of`` (account-local) that no cancellation dated
+    up to ``as_of`` names, read with FINAL (docs/metrics.md, "Counted orders").
+    """
+    resolve_timezone(timezone)
+    drop_inputs(warehouse)
+    params = {"store": store, "as_of": as_of, "tz": timezone}
+    warehouse.command(load_sql("run_orders.sql"), params)
+    warehouse.command(load_sql("run_lines.sql"), params)
+    return RunInputs(store, as_of, timezone)
+
+
+def drop_inputs(warehouse: Warehouse) -> None:
+    """Drop the calling thread's per-run temporary tables, if any."""
+    for table in RUN_INPUT_TABLES:
+        warehouse.command(f"DROP TEMPORARY TABLE IF EXISTS {table}")
+
+
+def fit_churn_model(
+    warehouse: Warehouse, params: Mapping[str, Any]
+) -> tuple[bgnbd.BgNbdParams, int]:
+    """Pull the store's grouped BG/NBD summary and fit it (or fall back).
+
+    Args:
+        warehouse: the warehouse.
+        params: the job's query parameters (``store``, ``as_of``, ``tz``).
+
+    Returns:
+        The parameters (in days) and the number of customers summarised.
+    """
+    table = warehouse.arrow(load_sql("customer_profiles_summary.sql"), params)
+    if table.num_rows == 0:
+        return bgnbd.fallback(), 0
+    x = np.asarray(table.column("x").to_numpy(), dtype=np.float64)
+    t_x = np.asarray(table.column("t_x").to_numpy(), dtype=np.float64)
+    big_t = np.asarray(table.column("big_t").to_numpy(), dtype=np.float64)
+    n = np.asarray(table.column("n").to_numpy(), dtype=np.float64)
+    return bgnbd.fit_or_fallback(x, t_x, big_t, n), int(n.sum())
+
+
+def run_job(
+    warehouse: Warehouse,
+    job: Job,
+    klaviyo_public_id: str,
+    as_of: date,
+    timezone: str,
+    min_co_purchases: int = DEFAULT_MIN_CO_PURCHASES,
+    now: datetime | None = None,
+    inputs: RunInputs | None = None,
+) -> JobResult:
+    """Rewrite one aggregate table for one store.
+
+    Args:
+        warehouse: the warehouse.
+        job: the job to run.
+        klaviyo_public_id: the store's Klaviyo account id.
+        as_of: the last account-local day whose orders count.
+        timezone: the account's IANA timezone (days and hours are local to it).
+        min_co_purchases: the relationships job's threshold.
+        now: the clock (tests pin it); versions derive from it.
+        inputs: the run's prepared inputs (:func:`prepare_inputs`, same store, day and
+            timezone); without them a job that needs them prepares and drops its own.
+
+    Returns:
+        The job's result.
+
+    Raises:
+        ValueError: if ``inputs`` were prepared for another store, day or timezone.
+    """
+    started = time.perf_counter()
+    if not job.reads_run_inputs:
+        return _run_job(
+            warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
+        )
+    if inputs is not None:
+        if inputs != RunInputs(klaviyo_public_id, as_of, timezone):
+            raise ValueError(f"run inputs {inputs} do not match this job")
+        return _run_job(
+            warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
+        )
+    prepare_inputs(warehouse, klaviyo_public_id, as_of, timezone)
+    try:
+        return _run_job(
+            warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
+        )
+    finally:
+        drop_inputs(warehouse)
+
+
+def _run_job(
+    warehouse: Warehouse,
+    job: Job,
+    klaviyo_public_id: str,
+    as_of: date,
+    timezone: str,
+    min_co_purchases: int,
+    now: datetime | None,
+    started: float,
+) -> JobResult:
+    version = next_version(warehouse, job.table, klaviyo_public_id, now)
+    params: dict[str, Any] = {
+        "store": klaviyo_public_id,
+        "as_of": as_of,
+        "tz": timezone,
+        "version": version,
+    }
+    details: dict[str, Any] = {}
+    if job.name is JobName.CUSTOMERS:
+        fitted, customers = fit_churn_model(warehouse, params)
+        params.update(r=fitted.r, alpha=fitted.alpha, a=fitted.a, b=fitted.b)
+        details = {
+            "bgnbd_fitted": fitted.fitted,
+            "r": fitted.r,
+            "alpha_days": fitted.alpha,
+            "a": fitted.a,
+            "b": fitted.b,
+            "customers": customers,
+        }
+    if job.name is JobName.RELATIONSHIPS:
+        params["min_co"] = min_co_purchases
+        details = {"min_co_purchases": min_co_purchases}
+    # optimize_on_insert = 0: the run's keys are unique, so the insert-time ReplacingMergeTree
+    # collapse (a second sort and merge of each block) buys nothing; FINAL reads are unchanged.
+    warehouse.command(job.sql(), params, settings=_INSERT_SETTINGS)
+    rows = count_version(warehouse, job.table, klaviyo_public_id, version)
+    delete_older(warehouse, job.table, klaviyo_public_id, version)
+    duration = time.perf_counter() - started
+    log.info(
+        "aggregate %s for %s: %d rows in %.2fs (version %s)",
+        job.name,
+        klaviyo_public_id,
+        rows,
+        duration,
+        version,
+    )
+    return JobResult(job.name.value, job.table.value, rows, duration, version, details)
+
+
+def run_aggregates(
+    warehouse: Warehouse,
+    klaviyo_public_id: str,
+    jobs: Sequence[str | JobName] | None = None,
+    as_of: date | None = None,
+    timezone: str = "UTC",
+    recorder: AggregateRecorder | None = None,
+    min_co_purchases: int = DEFAULT_MIN_CO_PURCHASES,
+) -> list[JobResult]:
+    """Run aggregate jobs for one store, in registry order, recording each success.
+
+    Args:
+        warehouse: the warehouse.
+        klaviyo_public_id: the store's Klaviyo account id.
+        jobs: job names (``campaign-daily``, ``account-daily``, ``customers``, ``products``,
+            ``relationships``); all five if ``None``.
+        as_of: the last account-local day that counts; default today in ``timezone``.
+        timezone: the account's IANA timezone.
+        recorder: receives ``set_aggregate_last_run`` after each job's field is complete, and
+            ``aggregates_last_sync`` once every requested job succeeded.
+        min_co_purchases: baskets a pair needs to be kept by the relationships job.
+
+    Returns:
+        One result per job run.
+
+    Raises:
+        UnknownJobError: for a name that is not a job.
+        InvalidTimezoneError: for an unknown timezone.
+        ValueError: for ``min_co_purchases`` below 1.
+        WarehouseError: if a statement fails (jobs before it stay recorded).
+    """
+    resolve_timezone(timezone)
+    if min_co_purchases < 1:
+        raise ValueError("min_co_purchases must be at least 1")
+    selected = parse_jobs(None if jobs is None else ",".join(str(j) for j in jobs))
+    day = as_of or today_in(timezone)
+    results: list[JobResult] = []
+    pending_fields = {job.sync_field for job in selected}
+    inputs: RunInputs | None = None
+    try:
+        for index, job in enumerate(selected):
+            job_started = datetime.now(UTC)
+            if inputs is None and job.reads_run_inputs:
+                inputs = prepare_inputs(warehouse, klaviyo_public_id, day, timezone)
+            results.append(
+                run_job(
+                    warehouse,
+                    job,
+                    klaviyo_public_id,
+                    day,
+                    timezone,
+                    min_co_purchases,
+                    inputs=inputs,
+                )
+            )
+            # Two jobs share campaign_aggregates_last_run: record it when the last is done.
+            later = {j.sync_field for j in selected[index + 1 :]}
+            if recorder is not None and job.sync_field not in later:
+                recorder.set_aggregate_last_run(klaviyo_public_id, job.sync_field, job_started)
+                pending_fields.discard(job.sync_field)
+    finally:
+        if inputs is not None:
+            drop_inputs(warehouse)
+    if recorder is not None and not pending_fields:
+        recorder.set_aggregate_last_run(klaviyo_public_id, AGGREGATES_SYNC_FIELD, datetime.now(UTC))
+    return results

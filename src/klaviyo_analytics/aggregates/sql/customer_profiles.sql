@@ -1,0 +1,171 @@
+-- customer_profiles: one row per customer email with at least one counted order up to the
+-- as-of day (cancelled orders do not count; refunds of counted orders reduce net_revenue).
+-- RFM scores are quintiles within the store (5 = best); churn_risk_score = 1 - P(alive) under
+-- BG/NBD with the parameters {r}, {alpha}, {a}, {b} the runner fitted for this store (in days).
+INSERT INTO customer_profiles (
+    klaviyo_public_id, customer_email, customer_id, total_orders, total_revenue, total_refunds,
+    net_revenue, avg_order_value, first_order_date, last_order_date, days_since_last_order,
+    avg_days_between_orders, recency_score, frequency_score, monetary_score, rfm_score,
+    rfm_segment, favorite_category, favorite_brand, categories_purchased, brands_purchased,
+    unique_products_purchased, discount_usage_rate, avg_discount_amount, weekend_buyer,
+    preferred_order_hour, churn_risk_score, customer_age_days, last_updated
+)
+WITH
+    refunds AS (
+        SELECT rr.original_order_id AS order_id, sum(rr.refund_amount) AS refunded
+        FROM refund_cancelled_orders AS rr FINAL
+        WHERE rr.klaviyo_public_id = {store:String}
+            AND lower(rr.event_type) = 'refund'
+            AND toDate(rr.event_timestamp, {tz:String}) <= {as_of:Date}
+        GROUP BY order_id
+    ),
+    orders AS (
+        -- the run's counted orders (agg_run_orders, runner.prepare_inputs) that have an email
+        SELECT order_id, email, customer_id, ts, day, order_value, discount_amount, weekday, hour
+        FROM agg_run_orders
+        WHERE email != ''
+    ),
+    order_refunds AS (
+        SELECT
+            orders.email AS email,
+            least(r.refunded, orders.order_value) AS refund
+        FROM orders
+        INNER JOIN refunds AS r ON r.order_id = orders.order_id
+    ),
+    refund_totals AS (
+        SELECT email, sum(refund) AS total_refunds FROM order_refunds GROUP BY email
+    ),
+    hours AS (
+        SELECT email, hour, count() AS n FROM orders GROUP BY email, hour
+    ),
+    preferred_hours AS (
+        -- the most frequent local hour; ties go to the earliest hour
+        SELECT email, argMax(hour, (n, -toInt16(hour))) AS preferred_hour
+        FROM hours
+        GROUP BY email
+    ),
+    lines AS (
+        SELECT email, product_id, category, brand, line_total - discount_amount AS spend
+        FROM agg_run_lines
+        WHERE email != ''
+    ),
+    category_spend AS (
+        SELECT email, category, sum(spend) AS spend
+        FROM lines WHERE category != '' GROUP BY email, category
+    ),
+    brand_spend AS (
+        SELECT email, brand, sum(spend) AS spend
+        FROM lines WHERE brand != '' GROUP BY email, brand
+    ),
+    products AS (
+        SELECT
+            l.email AS email,
+            uniqExact(l.product_id) AS unique_products,
+            arraySort(groupUniqArrayIf(l.category, l.category != '')) AS categories,
+            arraySort(groupUniqArrayIf(l.brand, l.brand != '')) AS brands
+        FROM lines AS l
+        GROUP BY l.email
+    ),
+    favorites AS (
+        -- the highest spend; ties go to the alphabetically first name
+        SELECT
+            p.email AS email,
+            c.favorite_category AS favorite_category,
+            b.favorite_brand AS favorite_brand,
+            p.unique_products AS unique_products,
+            p.categories AS categories,
+            p.brands AS brands
+        FROM products AS p
+        LEFT JOIN (
+            SELECT email, argMin(category, (-spend, category)) AS favorite_category
+            FROM category_spend GROUP BY email
+        ) AS c ON c.email = p.email
+        LEFT JOIN (
+            SELECT email, argMin(brand, (-spend, brand)) AS favorite_brand
+            FROM brand_spend GROUP BY email
+        ) AS b ON b.email = p.email
+    ),
+    customers AS (
+        SELECT
+            email,
+            argMax(customer_id, ts) AS customer_id,
+            count() AS total_orders,
+            sum(order_value) AS total_revenue,
+            min(day) AS first_day,
+            max(day) AS last_day,
+            uniqExact(day) AS purchase_days,
+            countIf(discount_amount > 0) AS discounted_orders,
+            sumIf(discount_amount, discount_amount > 0) AS discount_total,
+            countIf(weekday >= 6) AS weekend_orders
+        FROM orders
+        GROUP BY email
+    ),
+    measured AS (
+        SELECT
+            c.*,
+            rt.total_refunds AS total_refunds,
+            c.total_revenue - rt.total_refunds AS net_revenue,
+            dateDiff('day', c.last_day, {as_of:Date}) AS recency_days,
+            dateDiff('day', c.first_day, c.last_day) AS active_span,
+            dateDiff('day', c.first_day, {as_of:Date}) AS age_days
+        FROM customers AS c
+        LEFT JOIN refund_totals AS rt ON rt.email = c.email
+    ),
+    scored AS (
+        -- quintile score = 1 + floor(5 * (customers strictly worse) / customers), ties share
+        SELECT
+            *,
+            1 + intDiv(5 * (rank() OVER (ORDER BY recency_days DESC) - 1), count() OVER ())
+                AS r_score,
+            1 + intDiv(5 * (rank() OVER (ORDER BY total_orders ASC) - 1), count() OVER ())
+                AS f_score,
+            1 + intDiv(5 * (rank() OVER (ORDER BY net_revenue ASC) - 1), count() OVER ())
+                AS m_score
+        FROM measured
+    )
+SELECT
+    {store:String} AS klaviyo_public_id,
+    s.email AS customer_email,
+    s.customer_id AS customer_id,
+    toUInt32(s.total_orders) AS total_orders,
+    toDecimal64(s.total_revenue, 2) AS total_revenue,
+    toDecimal64(s.total_refunds, 2) AS total_refunds,
+    toDecimal64(s.net_revenue, 2) AS net_revenue,
+    toDecimal64(round(toDecimal128(toFloat64(s.total_revenue) / s.total_orders, 6), 2), 2) AS avg_order_value,
+    s.first_day AS first_order_date,
+    s.last_day AS last_order_date,
+    toUInt32(s.recency_days) AS days_since_last_order,
+    toFloat32(if(s.total_orders > 1, s.active_span / (s.total_orders - 1), 0))
+        AS avg_days_between_orders,
+    toUInt8(s.r_score) AS recency_score,
+    toUInt8(s.f_score) AS frequency_score,
+    toUInt8(s.m_score) AS monetary_score,
+    concat(toString(s.r_score), toString(s.f_score), toString(s.m_score)) AS rfm_score,
+    -- rows: recency score 5..1; columns: FM = ceil((F + M) / 2) 1..5 (docs/metrics.md)
+    [
+        ['New Customers', 'Potential Loyalist', 'Potential Loyalist', 'Champions', 'Champions'],
+        ['Promising', 'Potential Loyalist', 'Loyal Customers', 'Champions', 'Champions'],
+        ['About To Sleep', 'About To Sleep', 'Need Attention', 'Loyal Customers',
+            'Loyal Customers'],
+        ['Hibernating', 'Hibernating', 'Need Attention', 'At Risk', 'At Risk'],
+        ['Lost', 'Lost', 'At Risk', 'Can''t Lose Them', 'Can''t Lose Them']
+    ][6 - s.r_score][intDiv(s.f_score + s.m_score + 1, 2)] AS rfm_segment,
+    f.favorite_category AS favorite_category,
+    f.favorite_brand AS favorite_brand,
+    f.categories AS categories_purchased,
+    f.brands AS brands_purchased,
+    toUInt32(f.unique_products) AS unique_products_purchased,
+    toFloat32(s.discounted_orders / s.total_orders) AS discount_usage_rate,
+    toDecimal64(if(s.discounted_orders > 0,
+        round(toDecimal128(toFloat64(s.discount_total) / s.discounted_orders, 6), 2), 0), 2) AS avg_discount_amount,
+    toUInt8(s.weekend_orders * 2 > s.total_orders) AS weekend_buyer,
+    toUInt8(h.preferred_hour) AS preferred_order_hour,
+    toFloat32(1 - if(s.purchase_days <= 1, 1,
+        1 / (1 + {a:Float64} / ({b:Float64} + s.purchase_days - 2)
+            * pow(({alpha:Float64} + s.age_days) / ({alpha:Float64} + s.active_span),
+                  {r:Float64} + s.purchase_days - 1)))) AS churn_risk_score,
+    toUInt32(s.age_days) AS customer_age_days,
+    {version:DateTime} AS last_updated
+FROM scored AS s
+LEFT JOIN favorites AS f ON f.email = s.email
+LEFT JOIN preferred_hours AS h ON h.email = s.email

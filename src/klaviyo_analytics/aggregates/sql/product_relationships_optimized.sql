@@ -1,0 +1,74 @@
+-- product_relationships_optimized: market basket over counted orders up to the as-of day
+-- (cancelled orders do not count). A basket is the set of distinct product ids of one order;
+-- every pair bought together in at least {min_co} baskets gets an (A, B) and a (B, A) row.
+INSERT INTO product_relationships_optimized (
+    klaviyo_public_id, product_a, product_b, product_a_name, product_b_name, co_purchase_count,
+    confidence, lift, support, first_co_purchase, last_co_purchase, relationship_type,
+    calculated_at
+)
+WITH
+    -- N: baskets = counted orders with at least one line item (agg_run_lines, the run's
+    -- counted line items prepared by runner.prepare_inputs)
+    (SELECT uniqExact(order_no) FROM agg_run_lines) AS n_baskets,
+    -- the catalogue sorted by product id: (id, newest name, newest category, baskets with it);
+    -- a product's 1-based position in it is its dense integer number in baskets and pairs
+    (
+        SELECT arraySort(groupArray((product_id, name, category, n)))
+        FROM (
+            SELECT product_id, argMax(product_name, day) AS name,
+                argMax(category, day) AS category, uniqExact(order_no) AS n
+            FROM agg_run_lines
+            GROUP BY product_id
+        )
+    ) AS catalogue,
+    arrayMap(t -> t.1, catalogue) AS ids,
+    baskets AS (
+        SELECT
+            any(day) AS day,
+            arraySort(groupUniqArray(
+                toUInt32(transform(product_id, ids, arrayEnumerate(ids), 0)))) AS items
+        FROM agg_run_lines
+        GROUP BY order_no
+        HAVING length(items) > 1
+    ),
+    pairs AS (
+        -- a pair (a < b) packed into one UInt64: a * 2^32 + b
+        SELECT intDiv(pair, 4294967296) AS a, pair % 4294967296 AS b, count() AS n,
+            min(day) AS first_day, max(day) AS last_day
+        FROM baskets
+        ARRAY JOIN arrayFlatten(arrayMap(
+            (x, i) -> arrayMap(y -> toUInt64(x) * 4294967296 + y, arraySlice(items, i + 1)),
+            items, arrayEnumerate(items))) AS pair
+        GROUP BY pair
+        HAVING n >= {min_co:UInt32}
+    ),
+    directed AS (
+        SELECT
+            tupleElement(dir, 1) AS pa,
+            tupleElement(dir, 2) AS pb,
+            n, first_day, last_day,
+            catalogue[a].4 AS n_a,
+            catalogue[b].4 AS n_b,
+            n * n_baskets / (n_a * n_b) AS lift
+        FROM pairs
+        ARRAY JOIN [(a, b), (b, a)] AS dir
+    )
+SELECT
+    {store:String} AS klaviyo_public_id,
+    catalogue[pa].1 AS product_a,
+    catalogue[pb].1 AS product_b,
+    catalogue[pa].2 AS product_a_name,
+    catalogue[pb].2 AS product_b_name,
+    toUInt32(n) AS co_purchase_count,
+    toFloat32(n / catalogue[pa].4) AS confidence,
+    toFloat32(lift) AS lift,
+    toFloat32(n / n_baskets) AS support,
+    first_day AS first_co_purchase,
+    last_day AS last_co_purchase,
+    multiIf(
+        lift >= 2 AND greatest(n / n_a, n / n_b) >= 0.2, 'frequently_bought',
+        lift < 1 AND catalogue[pa].3 != '' AND catalogue[pa].3 = catalogue[pb].3, 'substitute',
+        'complement'
+    ) AS relationship_type,
+    {version:DateTime} AS calculated_at
+FROM directed

@@ -1,0 +1,86 @@
+"""Run versions and stale-row cleanup for the aggregate tables.
+
+Every row one run writes carries the run's version (the table's ReplacingMergeTree version
+column, a ``DateTime``). Versions strictly increase per store and table even for runs within the
+same second. After a run's rows are in, every row of that store with an older version is
+deleted, so a row that no longer qualifies disappears; if a run dies between the two steps, the
+next run's cleanup removes both older generations (docs/metrics.md, "Versions and stale rows").
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from klaviyo_analytics.warehouse import Warehouse
+from klaviyo_analytics.warehouse.tables import AGGREGATES, VERSION_COLUMN, Table
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _check(table: Table) -> str:
+    # Identifiers are spliced into SQL, so only the five aggregate tables are accepted.
+    if table not in AGGREGATES:
+        raise ValueError(f"{table} is not an aggregate table")
+    return VERSION_COLUMN[table]
+
+
+def latest_version(warehouse: Warehouse, table: Table, store: str) -> datetime | None:
+    """The newest version of ``store``'s rows in ``table`` (naive UTC), or None if it has none."""
+    column = _check(table)
+    value = warehouse.scalar(
+        f"SELECT max(t.{column}) FROM {table} AS t FINAL "
+        "WHERE t.klaviyo_public_id = {store:String}",
+        {"store": store},
+    )
+    if not isinstance(value, datetime) or value.replace(tzinfo=None) <= _EPOCH:
+        return None
+    return value.replace(tzinfo=None)
+
+
+def next_version(
+    warehouse: Warehouse, table: Table, store: str, now: datetime | None = None
+) -> datetime:
+    """A version newer than every existing one: now (whole seconds, UTC) or the last one + 1 s.
+
+    Args:
+        warehouse: the warehouse.
+        table: an aggregate table.
+        store: the Klaviyo public id.
+        now: the current time (aware or naive UTC); defaults to the clock.
+
+    Returns:
+        A naive UTC ``datetime`` with whole seconds.
+    """
+    current = (now or datetime.now(UTC)).astimezone(UTC).replace(tzinfo=None, microsecond=0)
+    last = latest_version(warehouse, table, store)
+    if last is not None and last >= current:
+        return last + timedelta(seconds=1)
+    return current
+
+
+def delete_older(warehouse: Warehouse, table: Table, store: str, version: datetime) -> None:
+    """Delete ``store``'s rows of ``table`` older than ``version`` and wait for the mutation.
+
+    ``ALTER TABLE ... DELETE`` with ``mutations_sync = 2`` is used because it is a persisted
+    mutation (it resumes after a crash) and because a lightweight ``DELETE FROM`` cannot pass the
+    FINAL query layer of :class:`Warehouse`.
+    """
+    column = _check(table)
+    warehouse.command(
+        f"ALTER TABLE {table} DELETE "
+        f"WHERE klaviyo_public_id = {{store:String}} AND {column} < {{version:DateTime}}",
+        {"store": store, "version": version},
+        settings={"mutations_sync": 2},
+    )
+
+
+def count_version(warehouse: Warehouse, table: Table, store: str, version: datetime) -> int:
+    """How many rows of ``store`` carry ``version`` in ``table``."""
+    column = _check(table)
+    return int(
+        warehouse.scalar(
+            f"SELECT count() FROM {table} AS t FINAL "
+            f"WHERE t.klaviyo_public_id = {{store:String}} AND t.{column} = {{version:DateTime}}",
+            {"store": store, "version": version},
+        )
+    )

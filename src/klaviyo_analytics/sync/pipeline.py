@@ -1,0 +1,105 @@
+"""Plumbing of the event stream: fetch-ahead in a thread, and relaxed cyclic GC while decoding.
+
+Fetching a page (waiting for Klaviyo, then decoding several MB of JSON) and transforming and
+inserting the previous one overlap: one thread reads pages into a small bounded queue, so memory
+stays at ``depth + 2`` pages whatever the store's size.
+"""
+
+from __future__ import annotations
+
+import gc
+import queue
+import threading
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+_DONE = object()
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
+
+#: Cyclic-GC thresholds while pages are decoded. A page of 1,000 orders is ~200k containers,
+#: all freed by reference counting; at the default gen-0 threshold (700) the collector would run
+#: hundreds of times per page and cost more than the JSON parse itself.
+RELAXED_GC_THRESHOLDS = (50_000, 20, 100)
+
+
+@contextmanager
+def relaxed_gc() -> Iterator[None]:
+    """Raise the cyclic-GC thresholds for the block (process-wide, reference counted across
+    threads so concurrent store syncs restore the original thresholds exactly once)."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_saved = gc.get_threshold()
+            gc.set_threshold(
+                *(max(a, b) for a, b in zip(_gc_saved, RELAXED_GC_THRESHOLDS, strict=True))
+            )
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_saved is not None:
+                gc.set_threshold(*_gc_saved)
+                _gc_saved = None
+
+
+def prefetch(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    Exceptions raised by ``items`` are re-raised in the consumer, in order. When the consumer
+    stops early (an exception, or closing the generator) the thread stops after its current item.
+
+    Args:
+        items: the iterator to run ahead (consumed only by the background thread).
+        depth: the queue bound.
+
+    Yields:
+        The items of ``items`` in order.
+    """
+    q: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(entry: tuple[object, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(entry, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def run() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    thread = threading.Thread(target=run, name="klaviyo-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = q.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while True:  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                break
+        thread.join(timeout=0.5)

@@ -21,16 +21,37 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_add_list_show_remove_never_print_secrets(data_dir: Path) -> None:
     added = run_cli(
-        ["stores", "add", "--name", "Shop A", "--klaviyo-public-id", "AbC123",
-         "--api-key", API_KEY, "--public-id", "store_a"],
+        [
+            "stores",
+            "add",
+            "--name",
+            "Shop A",
+            "--klaviyo-public-id",
+            "AbC123",
+            "--api-key",
+            API_KEY,
+            "--public-id",
+            "store_a",
+        ],
         data_dir=data_dir,
     )
     assert added.returncode == 0, added.stderr
     assert "store_a" in added.stdout
     oauth = run_cli(
-        ["stores", "add", "--name", "Shop B", "--klaviyo-public-id", "XyZ789",
-         "--oauth-access-token", ACCESS, "--oauth-refresh-token", REFRESH,
-         "--token-expires-at", "2030-01-01T00:00:00Z"],
+        [
+            "stores",
+            "add",
+            "--name",
+            "Shop B",
+            "--klaviyo-public-id",
+            "XyZ789",
+            "--oauth-access-token",
+            ACCESS,
+            "--oauth-refresh-token",
+            REFRESH,
+            "--token-expires-at",
+            "2030-01-01T00:00:00Z",
+        ],
         data_dir=data_dir,
     )
     assert oauth.returncode == 0, oauth.stderr
@@ -60,8 +81,17 @@ def test_add_list_show_remove_never_print_secrets(data_dir: Path) -> None:
         (["--api-key", API_KEY, "--oauth-access-token", "x"], "not both"),
         ([], "credentials missing"),
         (["--oauth-access-token", "x", "--oauth-refresh-token", "y"], "credentials missing"),
-        (["--oauth-access-token", "x", "--oauth-refresh-token", "y", "--token-expires-at", "soon"],
-         "--token-expires-at"),
+        (
+            [
+                "--oauth-access-token",
+                "x",
+                "--oauth-refresh-token",
+                "y",
+                "--token-expires-at",
+                "soon",
+            ],
+            "--token-expires-at",
+        ),
         (["--api-key", "sk_wrong"], "pk_"),
     ],
 )
@@ -76,9 +106,13 @@ def test_add_bad_input(data_dir: Path, args: list[str], fragment: str) -> None:
 
 def test_duplicates_refused(data_dir: Path) -> None:
     base = ["stores", "add", "--name", "Dup", "--api-key", API_KEY]
-    first = run_cli([*base, "--klaviyo-public-id", "Dup111", "--public-id", "store_dup"], data_dir=data_dir)
+    first = run_cli(
+        [*base, "--klaviyo-public-id", "Dup111", "--public-id", "store_dup"], data_dir=data_dir
+    )
     assert first.returncode == 0, first.stderr
-    same_id = run_cli([*base, "--klaviyo-public-id", "Dup222", "--public-id", "store_dup"], data_dir=data_dir)
+    same_id = run_cli(
+        [*base, "--klaviyo-public-id", "Dup222", "--public-id", "store_dup"], data_dir=data_dir
+    )
     assert same_id.returncode == 2
     assert "store_dup" in one_error_line(same_id)
     same_account = run_cli([*base, "--klaviyo-public-id", "Dup111"], data_dir=data_dir)

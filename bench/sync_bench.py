@@ -178,7 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", action="append", help="tiny|small|medium|large|<orders>")
     parser.add_argument("--page-size", type=int, default=1000)
-    parser.add_argument("--batch-rows", type=int, default=20_000)
+    parser.add_argument("--batch-rows", type=int, default=10_000)
     args = parser.parse_args()
     for scale in args.scale or ["medium"]:
         row = bench(scale, args.page_size, args.batch_rows)

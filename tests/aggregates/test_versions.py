@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from klaviyo_analytics.aggregates import JOBS, JobName, run_aggregates, run_job
+from klaviyo_analytics.aggregates.runner import drop_inputs, prepare_inputs
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
 from tests.aggregates.builder import (
@@ -164,6 +165,8 @@ def test_crash_between_insert_and_cleanup_heals_on_rerun(
     run_aggregates(loaded, *args, min_co_purchases=3)
     # A run at threshold 6 that died after its INSERT, before deleting older rows:
     crashed = datetime.now(UTC).replace(tzinfo=None, microsecond=0) + timedelta(seconds=30)
+    # the job's INSERT reads the run's materialised inputs (runner.prepare_inputs)
+    prepare_inputs(loaded, store_data.store, store_data.as_of, store_data.tz)
     loaded.command(
         job.sql(),
         {
@@ -174,6 +177,7 @@ def test_crash_between_insert_and_cleanup_heals_on_rerun(
             "min_co": 6,
         },
     )
+    drop_inputs(loaded)
     leftover = read_table(loaded, "product_relationships_optimized", store_data.store)
     assert (leftover["co_purchase_count"] < 6).any()  # the stale rows are still visible
     [result] = run_aggregates(loaded, *args, min_co_purchases=6)

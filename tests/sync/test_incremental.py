@@ -34,10 +34,8 @@ from klaviyo_analytics.warehouse import Warehouse
 SEED = 7
 #: ~11 orders a day, so 3 simulated days bring new orders, repeat customers and refunds.
 SCALE = 8000
-#: The simulator's clock starts 6 days behind the real clock. The simulator sends the real time
-#: in its ``Date`` header (its clock is not observable), so our "now" runs ahead of its clock by
-#: this much; report watermarks are our "now", so the skew must stay within the 7-day overlap
-#: for series days between the two clocks to be re-read (see the report to the lead).
+#: The simulator's clock starts 6 days behind the real clock and is advanced during the test;
+#: the sync takes "now" from the simulator's ``Date`` header (its clock), as it does Klaviyo's.
 SKEW = timedelta(days=6)
 
 
@@ -72,7 +70,7 @@ def test_incremental_runs_reach_each_new_truth_and_catch_late_events(
         store = ctx.metadata.add_store("Shop", acct.public_id, api_key=acct.api_key).public_id
         kid = acct.public_id
         tz = ZoneInfo(sim.ground_truth().timezone)
-        first_day = datetime.now(UTC).astimezone(tz).date() - timedelta(days=59)
+        first_day = sim.clock.now().astimezone(tz).date() - timedelta(days=59)
 
         # Run 1: full sync at the starting clock.
         assert sync_store(ctx, store).ok

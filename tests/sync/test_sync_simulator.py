@@ -47,7 +47,8 @@ def _add(ctx: AppContext, sim: SimulatorServer, index: int = 0) -> str:
 
 
 def _first_day(ctx: AppContext, tz: str) -> date:
-    today = datetime.now(UTC).astimezone(ZoneInfo(tz)).date()
+    # The sync takes "now" from Klaviyo's Date header, i.e. the simulator's clock.
+    today = SIM_NOW.astimezone(ZoneInfo(tz)).date()
     return today - timedelta(days=ctx.settings.sync_backfill_days - 1)
 
 

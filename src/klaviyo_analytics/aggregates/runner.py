@@ -1,9 +1,9 @@
 """Run the aggregate jobs for one store: one ``INSERT ... SELECT`` per table, then cleanup.
 
 Everything is computed inside ClickHouse from the synced tables read with FINAL. A run first
-materialises its counted orders and their line items once into two temporary tables
-(:func:`prepare_inputs`: ``agg_run_orders``, ``agg_run_lines``; per client, Memory engine, gone
-when the client closes) that every order-based job of the run reads. The one Python
+materialises its counted orders, their customers and their line items once into temporary tables
+(:func:`prepare_inputs`: ``agg_run_orders``, ``agg_run_customers``, ``agg_run_lines``; per
+client, Memory engine, gone when the client closes) that every order-based job of the run reads. The one Python
 step is the BG/NBD fit of the customers job: a grouped ``(x, t_x, T, n)`` summary comes out in
 one query, scipy fits four parameters, and they go back into the ``INSERT ... SELECT`` as query
 parameters. Recording the run in ``klaviyo_syncs`` happens only after a job's table is complete.
@@ -37,10 +37,14 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_CO_PURCHASES = 3
 
-_INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0}
+_INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0, "max_insert_threads": 2}
 
-#: The per-run temporary tables written by :func:`prepare_inputs`.
-RUN_INPUT_TABLES = ("agg_run_lines", "agg_run_orders")
+#: The per-run temporary tables written by :func:`prepare_inputs` (``agg_run_counted`` only
+#: lives while the others are built).
+RUN_INPUT_TABLES = ("agg_run_lines", "agg_run_orders", "agg_run_customers", "agg_run_counted")
+
+#: The statements of :func:`prepare_inputs`, in order.
+_PREPARE_STEPS = ("run_counted.sql", "run_customers.sql", "run_orders.sql", "run_lines.sql")
 
 
 class AggregateRecorder(Protocol):
@@ -93,8 +97,9 @@ def today_in(timezone: str, now: datetime | None = None) -> date:
 class RunInputs:
     """The counted orders and line items of one store, as-of day and timezone, materialised.
 
-    They live in the temporary tables ``agg_run_orders`` and ``agg_run_lines`` of the calling
-    thread's client, so jobs given these inputs must run on the thread that prepared them.
+    They live in the temporary tables ``agg_run_orders``, ``agg_run_customers`` and
+    ``agg_run_lines`` of the calling thread's client, so jobs given these inputs must run on the
+    thread that prepared them.
     """
 
     store: str
@@ -111,8 +116,10 @@ def prepare_inputs(warehouse: Warehouse, store: str, as_of: date, timezone: str)
     resolve_timezone(timezone)
     drop_inputs(warehouse)
     params = {"store": store, "as_of": as_of, "tz": timezone}
-    warehouse.command(load_sql("run_orders.sql"), params)
-    warehouse.command(load_sql("run_lines.sql"), params)
+    for step in _PREPARE_STEPS:
+        warehouse.command(load_sql(step), params)
+        if step == "run_orders.sql":
+            warehouse.command("DROP TEMPORARY TABLE IF EXISTS agg_run_counted")
     return RunInputs(store, as_of, timezone)
 
 

@@ -1,13 +1,13 @@
 """The synthetic catalogue and customers of one store.
 
 Products (with variants, SKUs, brands, categories, collections and a Zipf-skewed popularity), the
-planted bundles and substitutes, and customer attributes derived from a hash of the customer
-number, so any customer can be rebuilt on its own without keeping a table of them.
+planted bundles and substitutes, and customer attributes derived from splitmix64 hashes of the
+customer number (vectorised over blocks of customers), so any customer can be rebuilt on its own
+without keeping a table of them.
 """
 
 from __future__ import annotations
 
-import bisect
 import random
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from klaviyo_analytics.simulator.ids import mix, ulid_like
+from klaviyo_analytics.simulator.ids import mix, splitmix_array, unit_array, unsplitmix
 
 BRANDS = [
     "Northwind Outfitters",
@@ -284,12 +284,177 @@ class Customer:
 
 
 _LOCATION_CUM = np.cumsum([w for *_, w in LOCATIONS]) / sum(w for *_, w in LOCATIONS)
-_LOCATION_CUM_LIST: list[float] = [float(x) for x in _LOCATION_CUM]
+#: Customer tags a customer may carry, with their probabilities (independent draws).
+TAG_PROBABILITIES: list[tuple[str, float]] = [
+    ("newsletter", 0.45),
+    ("vip", 0.06),
+    ("wholesale", 0.03),
+    ("loyalty", 0.05),
+]
+#: The tag tuple of every tag bit mask (bit i = ``TAG_PROBABILITIES[i]``), in that order.
+TAG_SETS: list[tuple[str, ...]] = [
+    tuple(name for i, (name, _) in enumerate(TAG_PROBABILITIES) if mask >> i & 1)
+    for mask in range(1 << len(TAG_PROBABILITIES))
+]
+_TAG_THRESHOLDS = [int(p * 65536) for _, p in TAG_PROBABILITIES]
+#: Postal code of every (location, two-digit draw).
+ZIP_CODES: list[list[str]] = [
+    [(loc[5] + (f"{d:02d}" if loc[5][-1].isdigit() else " 1AB")).strip() for d in range(100)]
+    for loc in LOCATIONS
+]
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_BYTES = np.frombuffer(_CROCKFORD.encode(), np.uint8)
+_U32 = np.uint64(0xFFFFFFFF)
+_WORD_KEYS = [np.uint64(k) for k in (0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0)]
+_PROFILE_HI_KEY = np.uint64(0x082EFA98EC4E6C89)
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=256)
+def _salts(seed: int, account: int) -> tuple[np.uint64, np.uint64]:
+    return np.uint64(mix(seed, account, "customer")), np.uint64(mix(seed, account, "profile"))
+
+
+def _below(word: npt.NDArray[np.uint64], n: int) -> npt.NDArray[np.int64]:
+    """Uniform integers in ``[0, n)`` from the low 32 bits of hashed words (multiply-shift)."""
+    return ((word & _U32) * np.uint64(n) >> np.uint64(32)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class CustomerBlock:
+    """Attributes of many customers at once, as arrays aligned with ``numbers``.
+
+    Every attribute is a pure function of (seed, account, number): a customer comes out the same
+    whatever block it is generated in (a test checks it), so no table of customers is kept.
+
+    Attributes:
+        numbers: customer numbers.
+        shopify_id: Shopify customer ids.
+        profile_id: Klaviyo profile ids (26-character ULID-like strings).
+        first: index into :data:`FIRST_NAMES`.
+        last: index into :data:`LAST_NAMES`.
+        domain: index into :data:`EMAIL_DOMAINS`.
+        tags: tag bit mask (see :data:`TAG_SETS`).
+        location: index into :data:`LOCATIONS`.
+        zip_draw: two-digit draw of the postal code (see :data:`ZIP_CODES`).
+    """
+
+    numbers: npt.NDArray[np.int64]
+    shopify_id: npt.NDArray[np.int64]
+    profile_id: list[str]
+    first: npt.NDArray[np.int64]
+    last: npt.NDArray[np.int64]
+    domain: npt.NDArray[np.int64]
+    tags: npt.NDArray[np.int64]
+    location: npt.NDArray[np.int64]
+    zip_draw: npt.NDArray[np.int64]
+
+    def emails(self) -> list[str]:
+        """E-mail addresses (``first.last.number@domain``, unique through the number)."""
+        firsts = [f.lower() for f in FIRST_NAMES]
+        lasts = [x.lower() for x in LAST_NAMES]
+        return [
+            f"{firsts[f]}.{lasts[la]}.{n}@{EMAIL_DOMAINS[d]}"
+            for f, la, n, d in zip(
+                self.first.tolist(),
+                self.last.tolist(),
+                self.numbers.tolist(),
+                self.domain.tolist(),
+                strict=True,
+            )
+        ]
+
+    def get(self, i: int) -> Customer:
+        """The ``i``-th customer of the block as a :class:`Customer`."""
+        first = FIRST_NAMES[int(self.first[i])]
+        last = LAST_NAMES[int(self.last[i])]
+        number = int(self.numbers[i])
+        location = int(self.location[i])
+        return Customer(
+            number=number,
+            shopify_id=int(self.shopify_id[i]),
+            profile_id=self.profile_id[i],
+            email=f"{first.lower()}.{last.lower()}.{number}@{EMAIL_DOMAINS[int(self.domain[i])]}",
+            first_name=first,
+            last_name=last,
+            tags=TAG_SETS[int(self.tags[i])],
+            location=location,
+            zip=ZIP_CODES[location][int(self.zip_draw[i])],
+        )
+
+
+def profile_key(seed: int, account: int, numbers: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
+    """The low 64 bits of customers' profile ids: splitmix64 of the salted number, a bijection,
+    so distinct customers always get distinct profile ids and an id leads back to its number."""
+    return splitmix_array(numbers.astype(np.uint64) ^ _salts(seed, account)[1])
+
+
+def crockford_ids(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
+    """``"01"`` + 24 Crockford base-32 digits of the 120 low bits of ``hi << 64 | lo``, least
+    significant digit first (the layout of :func:`~klaviyo_analytics.simulator.ids.ulid_like`)."""
+    m = len(hi)
+    digits = np.empty((m, 26), dtype=np.uint8)
+    digits[:, 0] = ord("0")
+    digits[:, 1] = ord("1")
+    five = np.uint64(31)
+    for j in range(24):
+        shift = 5 * j
+        if shift + 5 <= 64:
+            v = (lo >> np.uint64(shift)) & five
+        elif shift >= 64:
+            v = (hi >> np.uint64(shift - 64)) & five
+        else:
+            v = ((lo >> np.uint64(shift)) | (hi << np.uint64(64 - shift))) & five
+        digits[:, 2 + j] = _CROCKFORD_BYTES[v.astype(np.intp)]
+    text = digits.tobytes().decode()
+    return [text[i : i + 26] for i in range(0, 26 * m, 26)]
+
+
+def customer_block(seed: int, account: int, numbers: npt.ArrayLike) -> CustomerBlock:
+    """Generate customers of a store at once, vectorised (a few microseconds per customer).
+
+    Each attribute comes from splitmix64 words of the customer number salted with (seed,
+    account): names, e-mail domain and location uniformly or by the location weights, each tag
+    independently with its probability in :data:`TAG_PROBABILITIES`.
+
+    Args:
+        seed: store seed.
+        account: account index.
+        numbers: customer numbers.
+
+    Returns:
+        The customers, aligned with ``numbers``.
+    """
+    nums = np.asarray(numbers, dtype=np.int64).reshape(-1)
+    salt, _ = _salts(seed, account)
+    with np.errstate(over="ignore"):
+        a = splitmix_array(nums.astype(np.uint64) ^ salt)
+        b = splitmix_array(a ^ _WORD_KEYS[0])
+        c = splitmix_array(a ^ _WORD_KEYS[1])
+        d = splitmix_array(a ^ _WORD_KEYS[2])
+        tags = np.zeros(len(nums), dtype=np.int64)
+        for i, threshold in enumerate(_TAG_THRESHOLDS):
+            field = (b >> np.uint64(16 * i)) & np.uint64(0xFFFF)
+            tags |= (field < np.uint64(threshold)).astype(np.int64) << i
+        key = profile_key(seed, account, nums)
+        high = splitmix_array(key ^ _PROFILE_HI_KEY)
+    location = np.searchsorted(_LOCATION_CUM, unit_array(c), side="right").astype(np.int64)
+    return CustomerBlock(
+        numbers=nums,
+        shopify_id=CUSTOMER_BASE_ID + account * 100_000_000 + nums,
+        profile_id=crockford_ids(high, key),
+        first=_below(a >> np.uint64(32), len(FIRST_NAMES)),
+        last=_below(a, len(LAST_NAMES)),
+        domain=_below(d, len(EMAIL_DOMAINS)),
+        tags=tags,
+        location=np.minimum(location, len(LOCATIONS) - 1),
+        zip_draw=_below(d >> np.uint64(32), 100),
+    )
+
+
+@lru_cache(maxsize=4096)
 def customer(seed: int, account: int, number: int) -> Customer:
-    """The customer with the given number in a store (cached).
+    """The customer with the given number in a store (cached; one-element
+    :func:`customer_block`, so it always agrees with the vectorised generator).
 
     Args:
         seed: store seed.
@@ -299,30 +464,23 @@ def customer(seed: int, account: int, number: int) -> Customer:
     Returns:
         The customer's attributes.
     """
-    rnd = random.Random(mix(seed, account, "customer", number))
-    first = rnd.choice(FIRST_NAMES)
-    last = rnd.choice(LAST_NAMES)
-    email = f"{first.lower()}.{last.lower()}.{number}@{rnd.choice(EMAIL_DOMAINS)}"
-    tags = []
-    if rnd.random() < 0.45:
-        tags.append("newsletter")
-    if rnd.random() < 0.06:
-        tags.append("vip")
-    if rnd.random() < 0.03:
-        tags.append("wholesale")
-    if rnd.random() < 0.05:
-        tags.append("loyalty")
-    location = bisect.bisect_right(_LOCATION_CUM_LIST, rnd.random())
-    prefix = LOCATIONS[location][5]
-    zip_code = prefix + (f"{rnd.randint(0, 99):02d}" if prefix[-1].isdigit() else " 1AB")
-    return Customer(
-        number=number,
-        shopify_id=CUSTOMER_BASE_ID + account * 100_000_000 + number,
-        profile_id=ulid_like(seed, account, "profile", number),
-        email=email,
-        first_name=first,
-        last_name=last,
-        tags=tuple(tags),
-        location=location,
-        zip=zip_code.strip(),
-    )
+    return customer_block(seed, account, [number]).get(0)
+
+
+def profile_number(seed: int, account: int, profile_id: str, customers: int) -> int | None:
+    """The number of the customer (among the first ``customers``) with a profile id, or None.
+
+    The id's low 64 bits are :func:`profile_key` of the number, which inverts in O(1).
+    """
+    if len(profile_id) != 26 or not profile_id.startswith("01"):
+        return None
+    n = 0
+    for j, ch in enumerate(profile_id[2:]):
+        k = _CROCKFORD.find(ch)
+        if k < 0:
+            return None
+        n |= k << (5 * j)
+    number = unsplitmix(n & ((1 << 64) - 1)) ^ int(_salts(seed, account)[1])
+    if number >= customers or customer(seed, account, number).profile_id != profile_id:
+        return None
+    return number

@@ -31,6 +31,27 @@ def splitmix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+def unsplitmix(z: int) -> int:
+    """The inverse of :func:`splitmix` (every step of splitmix64 is a bijection on 64 bits)."""
+
+    def unshift(y: int, s: int) -> int:
+        x = y
+        for _ in range(64 // s + 1):
+            x = y ^ (x >> s)
+        return x
+
+    z = unshift(z & _MASK, 31)
+    z = (z * _INV_M2) & _MASK
+    z = unshift(z, 27)
+    z = (z * _INV_M1) & _MASK
+    z = unshift(z, 30)
+    return (z - 0x9E3779B97F4A7C15) & _MASK
+
+
+_INV_M1 = pow(0xBF58476D1CE4E5B9, -1, 1 << 64)
+_INV_M2 = pow(0x94D049BB133111EB, -1, 1 << 64)
+
+
 def splitmix_array(x: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
     """Vectorised :func:`splitmix` over an unsigned 64-bit array."""
     with np.errstate(over="ignore"):

@@ -112,13 +112,20 @@ def merge_page(
                 sel = src[taken] == i
                 if sel.any():
                     ok[sel] = keep(r.key, pos_all[taken][sel], ts_all[taken][sel])
-        for j, good in zip(taken, ok, strict=True):
-            i = int(src[j])
-            p = int(pos_all[j])
+        taken_src = src[taken]
+        taken_pos = pos_all[taken]
+        for i in np.unique(taken_src).tolist():
+            mine = taken_pos[taken_src == i]
             if descending:
-                his[i] = min(his[i], p)
+                his[i] = min(his[i], int(mine.min()))
             else:
-                los[i] = max(los[i], p + 1)
-            if good:
-                page.append((ranges[i].key, p))
+                los[i] = max(los[i], int(mine.max()) + 1)
+        keys = [r.key for r in ranges]
+        page.extend(
+            zip(
+                [keys[i] for i in taken_src[ok].tolist()],
+                taken_pos[ok].tolist(),
+                strict=True,
+            )
+        )
     return page, los, his

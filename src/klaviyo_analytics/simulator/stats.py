@@ -288,7 +288,7 @@ class StatsEngine:
         return out
 
     def flow_counts(self, as_of: int) -> dict[tuple[int, int], MessageCounts]:
-        """Counts per (flow message index, local day number) for days started by ``as_of``.
+        """Counts per (flow message index, local day number) for days begun before ``as_of``.
 
         Conversions are attributed to the day the message was sent (the order's local day minus
         the attribution lag), as the Reporting API attributes by send date.
@@ -302,7 +302,7 @@ class StatsEngine:
         groups = np.where(s.attr_kind == 2, target * self.n_days + send_day, -1)
         total = len(msgs) * self.n_days
         conv, uniq, value = self._conversions(2, groups, total, as_of)
-        last = s.local_day_of(as_of) - self.first_local_day
+        last = s.local_day_of(as_of - 1) - self.first_local_day
         out: dict[tuple[int, int], MessageCounts] = {}
         for m in msgs:
             base = self._flow_base[m.index]
@@ -347,8 +347,8 @@ class StatsEngine:
         return out
 
     def form_counts(self, as_of: int) -> dict[tuple[int, int], dict[str, int]]:
-        """Counts per (form index, local day) for days started by ``as_of`` with any views."""
-        last = self.store.local_day_of(as_of) - self.first_local_day
+        """Counts per (form index, local day) for days begun before ``as_of`` with any views."""
+        last = self.store.local_day_of(as_of - 1) - self.first_local_day
         out: dict[tuple[int, int], dict[str, int]] = {}
         for f in self.store.marketing.forms:
             base = self._form_base[f.index]
@@ -390,7 +390,7 @@ class StatsEngine:
 
     def segment_counts(self, as_of: int) -> dict[tuple[int, int], dict[str, int]]:
         """``total_members``, ``members_added``, ``members_removed`` per (segment, local day)."""
-        last = self.store.local_day_of(as_of) - self.first_local_day
+        last = self.store.local_day_of(as_of - 1) - self.first_local_day
         out: dict[tuple[int, int], dict[str, int]] = {}
         for seg in self.store.marketing.segments:
             base = self._segment_base[seg.index]

@@ -9,8 +9,11 @@ items and every payload are rebuilt on demand from the day's stream when a page 
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -76,6 +79,28 @@ FLOW_LAGS = np.cumsum([0.5, 0.3, 0.2])
 #: Orders' worth of generated days kept in the store's LRU: a page of the largest store spans a
 #: day or two, a refunds page reaches back over a month of orders, and a small store fits whole.
 DAY_CACHE_ORDERS = 60_000
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Building a store and serving 4 MB pages free many blocks that glibc otherwise keeps mapped,
+    so the process's RSS would stay at its high-water mark (~35 MB more for the large store).
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 def day_multiplier(day: int, first_day: int) -> float:

@@ -25,7 +25,7 @@ _gc_saved: tuple[int, int, int] | None = None
 #: Cyclic-GC thresholds while pages are decoded. A page of 1,000 orders is ~200k containers,
 #: all freed by reference counting; at the default gen-0 threshold (700) the collector would run
 #: hundreds of times per page and cost more than the JSON parse itself.
-RELAXED_GC_THRESHOLDS = (50_000, 20, 100)
+RELAXED_GC_THRESHOLDS = (50_000, 10, 10)
 
 
 @contextmanager

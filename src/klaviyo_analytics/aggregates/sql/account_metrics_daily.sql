@@ -13,13 +13,14 @@ INSERT INTO account_metrics_daily (
 WITH
     orders AS (
         -- the run's counted orders (agg_run_orders, runner.prepare_inputs)
-        SELECT day, customer, order_value, is_first_order FROM agg_run_orders
+        SELECT day, customer_no, order_value, is_first_order FROM agg_run_orders
     ),
     customer_days AS (
-        SELECT day, customer, max(is_first_order) AS is_new, sum(order_value) AS revenue,
+        -- customer_no: the run's integer number of the customer (email, else customer id)
+        SELECT day, customer_no, max(is_first_order) AS is_new, sum(order_value) AS revenue,
             count() AS orders
         FROM orders
-        GROUP BY day, customer
+        GROUP BY day, customer_no
     ),
     order_days AS (
         SELECT

@@ -19,75 +19,78 @@ WITH
             AND toDate(rr.event_timestamp, {tz:String}) <= {as_of:Date}
         GROUP BY order_id
     ),
+    -- Everything below is keyed by the run's integer customer_no (agg_run_orders; for an order
+    -- with an email it numbers exactly that email) and joined on it; the email comes back once.
     orders AS (
         -- the run's counted orders (agg_run_orders, runner.prepare_inputs) that have an email
-        SELECT order_id, email, customer_id, ts, day, order_value, discount_amount, weekday, hour
+        SELECT
+            customer_no, order_id, email, customer_id, ts, day, order_value, discount_amount,
+            weekday, hour
         FROM agg_run_orders
         WHERE email != ''
     ),
-    order_refunds AS (
-        SELECT
-            orders.email AS email,
-            least(r.refunded, orders.order_value) AS refund
-        FROM orders
-        INNER JOIN refunds AS r ON r.order_id = orders.order_id
-    ),
     refund_totals AS (
-        SELECT email, sum(refund) AS total_refunds FROM order_refunds GROUP BY email
-    ),
-    hours AS (
-        SELECT email, hour, count() AS n FROM orders GROUP BY email, hour
+        SELECT o.customer_no AS customer_no, sum(least(r.refunded, o.order_value)) AS total_refunds
+        FROM orders AS o
+        INNER JOIN refunds AS r ON r.order_id = o.order_id
+        GROUP BY customer_no
     ),
     preferred_hours AS (
-        -- the most frequent local hour; ties go to the earliest hour
-        SELECT email, argMax(hour, (n, -toInt16(hour))) AS preferred_hour
-        FROM hours
-        GROUP BY email
+        -- the most frequent local hour; ties go to the earliest hour: the largest
+        -- n * 32 + (23 - hour) is the largest n, then the smallest hour
+        SELECT customer_no, 23 - modulo(max(n * 32 + (23 - hour)), 32) AS preferred_hour
+        FROM (SELECT customer_no, hour, count() AS n FROM orders GROUP BY customer_no, hour)
+        GROUP BY customer_no
     ),
     lines AS (
-        SELECT email, product_id, category, brand, line_total - discount_amount AS spend
+        -- the run's counted line items of orders with an email (agg_run_lines)
+        SELECT customer_no, product_id, category, brand, line_total - discount_amount AS spend
         FROM agg_run_lines
-        WHERE email != ''
+        WHERE has_email
     ),
+    -- favourites: the highest spend; ties go to the alphabetically first name. Per customer,
+    -- the names come sorted (one entry each) with their spends in the same order, so the first
+    -- name whose spend is the maximum is the favourite.
     category_spend AS (
-        SELECT email, category, sum(spend) AS spend
-        FROM lines WHERE category != '' GROUP BY email, category
+        SELECT
+            customer_no,
+            arraySort(groupArray(category) AS names) AS categories,
+            arraySort((s, n) -> n, groupArray(spend), names) AS spends
+        FROM (
+            SELECT customer_no, category, sum(spend) AS spend
+            FROM lines WHERE category != '' GROUP BY customer_no, category
+        )
+        GROUP BY customer_no
+    ),
+    category_favorites AS (
+        SELECT customer_no, categories[indexOf(spends, arrayMax(spends))] AS favorite_category,
+            categories
+        FROM category_spend
     ),
     brand_spend AS (
-        SELECT email, brand, sum(spend) AS spend
-        FROM lines WHERE brand != '' GROUP BY email, brand
+        SELECT
+            customer_no,
+            arraySort(groupArray(brand) AS names) AS brands,
+            arraySort((s, n) -> n, groupArray(spend), names) AS spends
+        FROM (
+            SELECT customer_no, brand, sum(spend) AS spend
+            FROM lines WHERE brand != '' GROUP BY customer_no, brand
+        )
+        GROUP BY customer_no
+    ),
+    brand_favorites AS (
+        SELECT customer_no, brands[indexOf(spends, arrayMax(spends))] AS favorite_brand, brands
+        FROM brand_spend
     ),
     products AS (
-        SELECT
-            l.email AS email,
-            uniqExact(l.product_id) AS unique_products,
-            arraySort(groupUniqArrayIf(l.category, l.category != '')) AS categories,
-            arraySort(groupUniqArrayIf(l.brand, l.brand != '')) AS brands
-        FROM lines AS l
-        GROUP BY l.email
-    ),
-    favorites AS (
-        -- the highest spend; ties go to the alphabetically first name
-        SELECT
-            p.email AS email,
-            c.favorite_category AS favorite_category,
-            b.favorite_brand AS favorite_brand,
-            p.unique_products AS unique_products,
-            p.categories AS categories,
-            p.brands AS brands
-        FROM products AS p
-        LEFT JOIN (
-            SELECT email, argMin(category, (-spend, category)) AS favorite_category
-            FROM category_spend GROUP BY email
-        ) AS c ON c.email = p.email
-        LEFT JOIN (
-            SELECT email, argMin(brand, (-spend, brand)) AS favorite_brand
-            FROM brand_spend GROUP BY email
-        ) AS b ON b.email = p.email
+        SELECT customer_no, uniqExact(product_id) AS unique_products
+        FROM lines
+        GROUP BY customer_no
     ),
     customers AS (
         SELECT
-            email,
+            customer_no,
+            any(email) AS email,
             argMax(customer_id, ts) AS customer_id,
             count() AS total_orders,
             sum(order_value) AS total_revenue,
@@ -98,7 +101,7 @@ WITH
             sumIf(discount_amount, discount_amount > 0) AS discount_total,
             countIf(weekday >= 6) AS weekend_orders
         FROM orders
-        GROUP BY email
+        GROUP BY customer_no
     ),
     measured AS (
         SELECT
@@ -109,7 +112,7 @@ WITH
             dateDiff('day', c.first_day, c.last_day) AS active_span,
             dateDiff('day', c.first_day, {as_of:Date}) AS age_days
         FROM customers AS c
-        LEFT JOIN refund_totals AS rt ON rt.email = c.email
+        LEFT JOIN refund_totals AS rt ON rt.customer_no = c.customer_no
     ),
     scored AS (
         -- quintile score = 1 + floor(5 * (customers strictly worse) / customers), ties share
@@ -150,11 +153,11 @@ SELECT
         ['Hibernating', 'Hibernating', 'Need Attention', 'At Risk', 'At Risk'],
         ['Lost', 'Lost', 'At Risk', 'Can''t Lose Them', 'Can''t Lose Them']
     ][6 - s.r_score][intDiv(s.f_score + s.m_score + 1, 2)] AS rfm_segment,
-    f.favorite_category AS favorite_category,
-    f.favorite_brand AS favorite_brand,
-    f.categories AS categories_purchased,
-    f.brands AS brands_purchased,
-    toUInt32(f.unique_products) AS unique_products_purchased,
+    fc.favorite_category AS favorite_category,
+    fb.favorite_brand AS favorite_brand,
+    fc.categories AS categories_purchased,
+    fb.brands AS brands_purchased,
+    toUInt32(p.unique_products) AS unique_products_purchased,
     toFloat32(s.discounted_orders / s.total_orders) AS discount_usage_rate,
     toDecimal64(if(s.discounted_orders > 0,
         round(toDecimal128(toFloat64(s.discount_total) / s.discounted_orders, 6), 2), 0), 2) AS avg_discount_amount,
@@ -167,5 +170,7 @@ SELECT
     toUInt32(s.age_days) AS customer_age_days,
     {version:DateTime} AS last_updated
 FROM scored AS s
-LEFT JOIN favorites AS f ON f.email = s.email
-LEFT JOIN preferred_hours AS h ON h.email = s.email
+LEFT JOIN category_favorites AS fc ON fc.customer_no = s.customer_no
+LEFT JOIN brand_favorites AS fb ON fb.customer_no = s.customer_no
+LEFT JOIN products AS p ON p.customer_no = s.customer_no
+LEFT JOIN preferred_hours AS h ON h.customer_no = s.customer_no

@@ -4,13 +4,13 @@
 WITH
     per_customer AS (
         SELECT
-            email,
+            customer_no,
             uniqExact(day) - 1 AS x,
             dateDiff('day', min(day), max(day)) AS t_x,
             dateDiff('day', min(day), {as_of:Date}) AS big_t
         FROM agg_run_orders
         WHERE email != ''
-        GROUP BY email
+        GROUP BY customer_no
     )
 SELECT toFloat64(x) AS x, toFloat64(t_x) AS t_x, toFloat64(big_t) AS big_t, count() AS n
 FROM per_customer

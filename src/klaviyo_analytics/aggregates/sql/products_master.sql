@@ -21,16 +21,17 @@ WITH
             product_id, product_name, sku, brand, category, collections, quantity, unit_price,
             line_total, discount_amount,
             line_total - discount_amount AS revenue,
-            order_no, customer, ts, day,
+            order_no, customer_no, ts, day,
             dateDiff('day', day, {as_of:Date}) AS age
         FROM agg_run_lines
     ),
     product_customers AS (
         -- one row per (product, customer): the orders with the product and the newest day,
         -- so distinct customers and orders are plain counts and sums one level up
-        SELECT product_id, customer, uniqExact(order_no) AS n_orders, min(age) AS min_age
+        -- (customer_no: the run's integer number of the customer, email else customer id)
+        SELECT product_id, customer_no, uniqExact(order_no) AS n_orders, min(age) AS min_age
         FROM lines
-        GROUP BY product_id, customer
+        GROUP BY product_id, customer_no
     ),
     customer_counts AS (
         SELECT

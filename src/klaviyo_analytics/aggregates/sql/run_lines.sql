@@ -1,11 +1,12 @@
 -- The run's counted line items (line items of agg_run_orders), materialised once per run next
 -- to agg_run_orders: the one join of line items to orders a run does, carrying the order's
--- order_no, day, timestamp and customer so the jobs group without joining again.
+-- order_no, customer_no, day and timestamp (and whether the order has an email) so the jobs
+-- group on integers without joining again.
 CREATE TEMPORARY TABLE agg_run_lines ENGINE = Memory AS
 SELECT
     o.order_no AS order_no,
-    o.email AS email,
-    o.customer AS customer,
+    o.customer_no AS customer_no,
+    o.has_email AS has_email,
     o.ts AS ts,
     o.day AS day,
     li.product_id AS product_id,
@@ -20,7 +21,7 @@ SELECT
     li.discount_amount AS discount_amount
 FROM klaviyo_order_line_items AS li FINAL
 INNER JOIN (
-    SELECT order_id, order_no, email, customer, ts, day FROM agg_run_orders
+    SELECT order_id, order_no, customer_no, email != '' AS has_email, ts, day FROM agg_run_orders
 ) AS o ON o.order_id = li.order_id
 WHERE li.klaviyo_public_id = {store:String}
 SETTINGS join_algorithm = 'parallel_hash'

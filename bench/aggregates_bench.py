@@ -3,7 +3,7 @@
 Usage::
 
     python bench/aggregates_bench.py --orders 100000 --orders 1000000 --json out.json
-    python bench/aggregates_bench.py --orders 100000 --orders 1000000 --chdb-only \\
+    python bench/aggregates_bench.py --orders 100000 --orders 1000000 --engines chdb \\
         --merge out.json --json out2.json     # re-time chDB only, keep the other columns
 
 One process, one embedded chDB store per size, generated straight inside chDB
@@ -323,14 +323,20 @@ def main() -> None:
         help="after a pandas run slower than this, do no more runs of that job",
     )
     parser.add_argument("--mlxtend-timeout", type=float, default=180.0)
-    parser.add_argument("--chdb-only", action="store_true", help="time only the chDB jobs")
-    parser.add_argument("--merge", help="results JSON of an earlier run to keep other columns")
+    parser.add_argument(
+        "--engines",
+        default="chdb,duckdb,pandas,mlxtend",
+        help="comma-separated subset of chdb,duckdb,pandas,mlxtend to time",
+    )
+    parser.add_argument("--merge", help="results JSON of an earlier run: keep its other engines")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     sizes = sorted(args.orders or [100_000])
+    engines = set(args.engines.split(","))
     res = Results.load(args.merge) if args.merge else Results()
-    res.drop_engine("chdb")
-    res.facts[f"versions{'_chdb_rerun' if args.chdb_only else ''}"] = versions()
+    for engine in engines:
+        res.drop_engine(engine)
+    res.facts[f"versions {args.engines}"] = versions()
     print(res.facts)
     wh = Warehouse(f"chdb://{tempfile.mkdtemp()}", database="bench")
     migrate(wh)
@@ -339,10 +345,13 @@ def main() -> None:
         counts = generate(wh, size)
         print(f"{size:,} orders: {counts} generated in {time.perf_counter() - start:.1f}s")
         res.facts[f"{size}|rows"] = counts
-        bench_chdb(wh, res, size, args.runs)
-        if not args.chdb_only:
+        if "chdb" in engines:
+            bench_chdb(wh, res, size, args.runs)
+        if "duckdb" in engines:
             bench_duckdb(wh, res, size, args.runs)
+        if "pandas" in engines:
             bench_pandas(wh, res, size, args.runs, args.pandas_max_s)
+        if "mlxtend" in engines:
             bench_mlxtend(wh, res, size, args.mlxtend_timeout)
         if args.json:
             res.dump(args.json)

@@ -293,7 +293,7 @@ class DuckJobs:
             ),
             base AS (
                 SELECT customer_email,
-                    first(customer_id ORDER BY ts DESC) AS customer_id,
+                    arg_max(customer_id, ts) AS customer_id,
                     count(*) AS total_orders, sum(order_value) AS total_revenue,
                     sum(refund) AS total_refunds, min(day) AS first_day, max(day) AS last_day,
                     count(DISTINCT day) AS n_days,
@@ -303,7 +303,7 @@ class DuckJobs:
                 FROM oo GROUP BY 1
             ),
             hours AS (
-                SELECT customer_email, first(hour ORDER BY c DESC, hour) AS preferred_order_hour
+                SELECT customer_email, arg_max(hour, c * 24 + 23 - hour) AS preferred_order_hour
                 FROM (SELECT customer_email, hour, count(*) AS c FROM o GROUP BY ALL)
                 GROUP BY 1
             ),
@@ -313,16 +313,18 @@ class DuckJobs:
                 FROM src_lines AS li JOIN o ON o.order_id = li.order_id
             ),
             fav_cat AS (
-                SELECT customer_email, first(product_type ORDER BY net DESC, product_type) AS fav
+                SELECT customer_email, product_type AS fav
                 FROM (SELECT customer_email, product_type, sum(net) AS net FROM l
                       WHERE product_type <> '' GROUP BY ALL)
-                GROUP BY 1
+                QUALIFY row_number() OVER (
+                    PARTITION BY customer_email ORDER BY net DESC, product_type) = 1
             ),
             fav_brand AS (
-                SELECT customer_email, first(product_brand ORDER BY net DESC, product_brand) AS fav
+                SELECT customer_email, product_brand AS fav
                 FROM (SELECT customer_email, product_brand, sum(net) AS net FROM l
                       WHERE product_brand <> '' GROUP BY ALL)
-                GROUP BY 1
+                QUALIFY row_number() OVER (
+                    PARTITION BY customer_email ORDER BY net DESC, product_brand) = 1
             ),
             lp AS (
                 SELECT customer_email,
@@ -403,11 +405,11 @@ class DuckJobs:
             ),
             p AS (
                 SELECT product_id,
-                    first(product_name ORDER BY ts DESC) AS product_name,
-                    first(sku ORDER BY ts DESC) AS sku,
-                    first(product_brand ORDER BY ts DESC) AS brand,
-                    first(product_type ORDER BY ts DESC) AS category,
-                    first(collections ORDER BY ts DESC) AS collections,
+                    arg_max(product_name, ts) AS product_name,
+                    arg_max(sku, ts) AS sku,
+                    arg_max(product_brand, ts) AS brand,
+                    arg_max(product_type, ts) AS category,
+                    arg_max(collections, ts) AS collections,
                     sum(line_total) / sum(quantity) AS avg_price,
                     min(unit_price) AS min_price, max(unit_price) AS max_price,
                     coalesce(sum(net) FILTER (age < 30), 0) AS revenue_30d,
@@ -471,8 +473,8 @@ class DuckJobs:
             n AS (SELECT count(DISTINCT order_id) AS n FROM b),
             ic AS (SELECT product_id, count(*) AS c FROM b GROUP BY 1),
             info AS (
-                SELECT product_id, first(product_name ORDER BY ts DESC) AS name,
-                    first(product_type ORDER BY ts DESC) AS category
+                SELECT product_id, arg_max(product_name, ts) AS name,
+                    arg_max(product_type, ts) AS category
                 FROM l GROUP BY 1
             ),
             pairs AS (

@@ -234,3 +234,20 @@ def test_failed_job_is_not_recorded(loaded: Warehouse, store_data: StoreData) ->
         )
     assert recorder.calls == []
     assert not read_table(loaded, "campaign_daily_aggregates", store_data.store).empty
+
+
+def test_deleted_stale_rows_stay_gone_through_final_and_merges(
+    loaded: Warehouse, store_data: StoreData
+) -> None:
+    """The cleanup is a lightweight DELETE: the older run's rows (some of them the same keys as
+    the newer run's) never come back through FINAL, before or after the parts merge."""
+    args = (store_data.store, ["relationships"], store_data.as_of, store_data.tz)
+    run_aggregates(loaded, *args, min_co_purchases=3)
+    [result] = run_aggregates(loaded, *args, min_co_purchases=6)
+    table = "product_relationships_optimized"
+    expected = _state(loaded, table, store_data.store)
+    assert all(int(row["co_purchase_count"]) >= 6 for row in expected)  # type: ignore[call-overload]
+    assert _all_rows(loaded, table, store_data.store) == result.rows
+    loaded.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert _state(loaded, table, store_data.store) == expected
+    assert _all_rows(loaded, table, store_data.store) == result.rows

@@ -221,7 +221,8 @@ def test_request_log_has_time_and_query(sim, client) -> None:
 
 
 def test_fast_rendering_matches_the_reference_payloads(sim) -> None:
-    """The text renderer gives exactly orjson.dumps of the reference event dicts."""
+    """The text renderer gives exactly orjson.dumps of the reference event dicts (both take
+    customers from the same vectorised generator; positions span many days, with duplicates)."""
     import orjson
 
     from klaviyo_analytics.simulator.app import Request
@@ -241,3 +242,62 @@ def test_fast_rendering_matches_the_reference_payloads(sim) -> None:
             number = events.profile_of(key, pos)
             want = orjson.dumps(sim.app._profile(req, acct, number))
             assert events.renderer.profile_json(number, prefix).encode() == want
+
+
+def test_customer_generator_is_vectorised_and_block_independent() -> None:
+    """A customer is the same whatever block generates it; ids are unique and invertible; the
+    tag and location shares follow their probabilities."""
+    import numpy as np
+
+    from klaviyo_analytics.simulator.catalog import (
+        LOCATIONS,
+        TAG_PROBABILITIES,
+        customer,
+        customer_block,
+        profile_number,
+    )
+
+    numbers = np.arange(40_000)
+    block = customer_block(7, 1, numbers)
+    shuffled = np.random.default_rng(0).permutation(numbers)[:500]
+    other = customer_block(7, 1, shuffled)
+    for i, n in enumerate(shuffled.tolist()[:200]):
+        assert other.get(i) == block.get(n) == customer(7, 1, n)
+    assert customer_block(7, 0, [5]).get(0) != block.get(5)  # accounts differ
+    assert customer_block(8, 1, [5]).get(0) != block.get(5)  # seeds differ
+    assert len(set(block.profile_id)) == len(numbers)
+    assert len(set(block.emails())) == len(numbers)
+    for n in (0, 1, 12_345, 39_999):
+        assert profile_number(7, 1, block.profile_id[n], len(numbers)) == n
+    assert profile_number(7, 1, block.profile_id[39_999], 39_999) is None
+    assert profile_number(7, 0, block.profile_id[5], len(numbers)) is None
+    assert profile_number(7, 1, "not-a-profile-id", len(numbers)) is None
+    for bit, (_, p) in enumerate(TAG_PROBABILITIES):
+        assert abs(((block.tags >> bit) & 1).mean() - p) < 0.01
+    weights = np.array([loc[6] for loc in LOCATIONS]) / sum(loc[6] for loc in LOCATIONS)
+    shares = np.bincount(block.location, minlength=len(LOCATIONS)) / len(numbers)
+    assert np.abs(shares - weights).max() < 0.01
+
+
+def test_included_profiles_match_the_events(client: httpx.Client) -> None:
+    """Every event's profile is included once, and the order's customer, shipping address and
+    profile describe the same person; the profile filter finds the customer's orders."""
+    placed = metric_id(client, "Placed Order")
+    doc = client.get(
+        f'/api/events?filter=equals(metric_id,"{placed}")&page[size]=200&include=profile'
+    ).json()
+    profiles = {p["id"]: p for p in doc["included"]}
+    assert len(profiles) == len(doc["included"])
+    assert {e["relationships"]["profile"]["data"]["id"] for e in doc["data"]} == set(profiles)
+    for e in doc["data"]:
+        x = e["attributes"]["event_properties"]["$extra"]
+        attrs = profiles[e["relationships"]["profile"]["data"]["id"]]["attributes"]
+        assert x["email"] == x["customer"]["email"] == attrs["email"]
+        assert x["customer"]["first_name"] == attrs["first_name"]
+        assert x["shipping_address"]["zip"] == attrs["location"]["zip"]
+        assert x["shipping_address"]["city"] == attrs["location"]["city"]
+        assert str(x["customer"]["id"]) == attrs["external_id"]
+        assert x["customer"]["tags"] == ", ".join(attrs["properties"]["Shopify Tags"])
+    pid = doc["data"][0]["relationships"]["profile"]["data"]["id"]
+    mine = walk(client, f'/api/events?filter=equals(profile_id,"{pid}")&page[size]=200')
+    assert mine and all(e["relationships"]["profile"]["data"]["id"] == pid for e in mine)

@@ -337,3 +337,18 @@ def test_a_store_locked_by_another_worker_raises_and_its_owner_may_sync(
     assert sync_store(ctx, store, only=["forms"], lock_owner=holder).ok
     ki = ctx.metadata.get_store(store).klaviyo_integration
     assert not ki.is_updating_dashboard and ki.dashboard_lock_owner is None
+
+
+def test_credentials_of_another_account_are_refused(
+    sim: SimulatorServer, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """A store whose key belongs to another Klaviyo account must not read that account's data."""
+    ctx = make_ctx(tmp_path, warehouse, sim.base_url)
+    mine, other = sim.accounts
+    store = ctx.metadata.add_store("Mixed up", mine.public_id, api_key=other.api_key).public_id
+    result = sync_store(ctx, store)
+    assert not result.ok and result.needs_reauth
+    assert other.public_id in (result.error or "")
+    assert ctx.metadata.get_store(store).klaviyo_integration.needs_reauth
+    for table in ("klaviyo_orders", "campaign_statistics", "flow_statistics"):
+        assert ctx.warehouse.scalar(f"SELECT count() FROM {table} FINAL") == 0, table

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
 from klaviyo_analytics.klaviyo.models import Event, Metric, Profile
 from klaviyo_analytics.sync.runner import choose_metric
 from klaviyo_analytics.sync.transform import (
@@ -24,6 +27,10 @@ def test_cents_is_exact() -> None:
     assert cents(1.005) == 101
     assert cents(None) == 0
     assert cents(7) == 700
+    assert cents("") == 0
+    for bad in ("12,50 EUR", "n/a", [1], {"amount": 1}):
+        with pytest.raises(InvalidEventDataError, match="money value"):
+            cents(bad)
     assert div_cents(200, 3) == 67
     assert div_cents(0, 0) == 0
 

@@ -132,3 +132,62 @@ def test_query_layer_deduplicates_unmerged_versions(warehouse: Warehouse) -> Non
     )
     assert total == Decimal("12.50")
     assert joined == [(1,)]
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # the target of a lightweight DELETE is a write: no FINAL (DELETE FROM t FINAL is invalid)
+        (
+            "DELETE FROM customer_profiles WHERE klaviyo_public_id = 'A'",
+            "DELETE FROM customer_profiles WHERE klaviyo_public_id = 'A'",
+        ),
+        (
+            "delete\n  -- stale rows\n  from db.products_master AS p WHERE 1",
+            "delete\n  -- stale rows\n  from db.products_master AS p WHERE 1",
+        ),
+        # reads inside the DELETE's condition still get FINAL
+        (
+            "DELETE FROM customer_profiles WHERE customer_email IN "
+            "(SELECT customer_email FROM klaviyo_orders)",
+            "DELETE FROM customer_profiles WHERE customer_email IN "
+            "(SELECT customer_email FROM klaviyo_orders FINAL)",
+        ),
+        # only FROM directly after DELETE is skipped
+        (
+            "SELECT 1 AS deleted FROM klaviyo_orders",
+            "SELECT 1 AS deleted FROM klaviyo_orders FINAL",
+        ),
+    ],
+)
+def test_apply_final_skips_delete_target(sql: str, expected: str) -> None:
+    assert apply_final(sql) == expected
+
+
+def test_lightweight_delete_rows_stay_gone_through_final(warehouse: Warehouse) -> None:
+    """Rows removed by a lightweight DELETE do not come back through FINAL reads, even when an
+    older version of the same key sits in another unmerged part."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
+    rows = [
+        (Decimal("10.00"), "o1", 1),
+        (Decimal("12.50"), "o1", 2),
+        (Decimal("7.00"), "o2", 1),
+    ]
+    for value, order_id, version in rows:
+        warehouse.insert_rows(
+            "klaviyo_orders",
+            [["A", order_id, value, date(2026, 1, 1), datetime(2026, 1, 1, 0, 0, version)]],
+            cols,
+        )
+    warehouse.command(
+        "DELETE FROM klaviyo_orders WHERE klaviyo_public_id = 'A' AND order_id = 'o1'",
+        settings={"mutations_sync": 2},
+    )
+    assert warehouse.rows("SELECT order_id, order_value FROM klaviyo_orders") == [
+        ("o2", Decimal("7.00"))
+    ]
+    warehouse.command("OPTIMIZE TABLE klaviyo_orders FINAL")
+    assert warehouse.rows("SELECT order_id FROM klaviyo_orders") == [("o2",)]

@@ -1,12 +1,13 @@
 """Run the aggregate jobs for one store: one ``INSERT ... SELECT`` per table, then cleanup.
 
 Everything is computed inside ClickHouse from the synced tables read with FINAL. A run first
-materialises its counted orders, their customers and their line items once into temporary tables
-(:func:`prepare_inputs`: ``agg_run_orders``, ``agg_run_customers``, ``agg_run_lines``; per
-client, Memory engine, gone when the client closes) that every order-based job of the run reads. The one Python
-step is the BG/NBD fit of the customers job: a grouped ``(x, t_x, T, n)`` summary comes out in
-one query, scipy fits four parameters, and they go back into the ``INSERT ... SELECT`` as query
-parameters. Recording the run in ``klaviyo_syncs`` happens only after a job's table is complete.
+materialises its counted orders, their customers and their line items once into temporary
+tables (:func:`prepare_inputs`: ``agg_run_orders``, ``agg_run_customers``, ``agg_run_lines``;
+per client, Memory engine, gone when the client closes) that every order-based job of the run
+reads. The one Python step is the BG/NBD fit of the customers job: a grouped
+``(x, t_x, T, n)`` summary comes out in one query, scipy fits four parameters, and they go back
+into the ``INSERT ... SELECT`` as query parameters. Recording the run in ``klaviyo_syncs``
+happens only after a job's table is complete.
 """
 
 from __future__ import annotations

@@ -59,18 +59,20 @@ def next_version(
 
 
 def delete_older(warehouse: Warehouse, table: Table, store: str, version: datetime) -> None:
-    """Delete ``store``'s rows of ``table`` older than ``version`` and wait for the mutation.
+    """Delete ``store``'s rows of ``table`` older than ``version``.
 
-    ``ALTER TABLE ... DELETE`` with ``mutations_sync = 2`` is used because it is a persisted
-    mutation (it resumes after a crash) and because a lightweight ``DELETE FROM`` cannot pass the
-    FINAL query layer of :class:`Warehouse`.
+    A lightweight ``DELETE FROM`` (it masks the rows in place instead of rewriting the parts of
+    a classic ``ALTER TABLE ... DELETE``, so its cost is that of marking the stale rows). The
+    query layer leaves its target without FINAL (a write); masked rows are invisible to every
+    read, FINAL included. It returns once the rows are masked (``lightweight_deletes_sync``);
+    if the process dies before that, the next run's delete covers both older generations.
     """
     column = _check(table)
     warehouse.command(
-        f"ALTER TABLE {table} DELETE "
+        f"DELETE FROM {table} "
         f"WHERE klaviyo_public_id = {{store:String}} AND {column} < {{version:DateTime}}",
         {"store": store, "version": version},
-        settings={"mutations_sync": 2},
+        settings={"lightweight_deletes_sync": 2},
     )
 
 

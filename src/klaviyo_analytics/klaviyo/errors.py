@@ -92,3 +92,8 @@ class KlaviyoApiError(KlaviyoError, TerminalError):
         self.path = path
         self.status = status
         self.errors = errors
+
+
+class InvalidEventDataError(KlaviyoError, TerminalError):
+    """An event's payload holds a value we cannot store faithfully (e.g. money that is not a
+    number). The sync stops that data type with this error rather than storing a guess."""

@@ -15,15 +15,13 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 import orjson
 
-from klaviyo_analytics.klaviyo.client import KlaviyoClient
 from klaviyo_analytics.klaviyo.models import EventPage, Metric
 from klaviyo_analytics.sync.load import insert, line_items_table, orders_table, refunds_table
 from klaviyo_analytics.sync.pipeline import prefetch, relaxed_gc
-from klaviyo_analytics.sync.progress import Progress
+from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
 from klaviyo_analytics.sync.transform import (
     LineItemRow,
     OrderRow,
@@ -31,7 +29,7 @@ from klaviyo_analytics.sync.transform import (
     order_from_event,
     refund_from_event,
 )
-from klaviyo_analytics.warehouse import Table, Warehouse
+from klaviyo_analytics.warehouse import Table
 
 #: Test hook: SIGKILL this process after this many inserted batches (crash-safety tests only).
 KILL_AFTER_BATCHES_ENV = "KLAVIYO_ANALYTICS_TEST_KILL_AFTER_BATCHES"
@@ -101,40 +99,25 @@ class EventSyncOutcome:
     watermark: datetime | None = None
 
 
-class EventSync:
+class EventSync(ScopedSync):
     """Reads one metric's events in chunks and writes them to the warehouse.
 
     Args:
-        client: the account's Klaviyo client.
-        warehouse: the warehouse.
-        kid: the Klaviyo public id.
-        store_public_id: our store id (for ``store_public_ids``).
-        tz: the account timezone.
+        scope: the store being synced.
         page_size: events per page.
         batch_rows: events per ClickHouse insert.
-        progress: progress reporter.
     """
 
     def __init__(
         self,
-        client: KlaviyoClient,
-        warehouse: Warehouse,
+        scope: StoreScope,
         *,
-        kid: str,
-        store_public_id: str,
-        tz: ZoneInfo,
         page_size: int,
         batch_rows: int,
-        progress: Progress,
     ) -> None:
-        self.client = client
-        self.warehouse = warehouse
-        self.kid = kid
-        self.store_public_id = store_public_id
-        self.tz = tz
+        super().__init__(scope)
         self.page_size = page_size
         self.batch_rows = batch_rows
-        self.progress = progress
         self._last_version: datetime | None = None
         self._batches = 0
         kill = os.environ.get(KILL_AFTER_BATCHES_ENV, "")

@@ -14,14 +14,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from klaviyo_analytics.klaviyo.client import CAMPAIGN_CHANNELS, KlaviyoClient
+from klaviyo_analytics.klaviyo.client import CAMPAIGN_CHANNELS
 from klaviyo_analytics.klaviyo.models import Campaign, NamedEntity, SeriesReport
 from klaviyo_analytics.metadata import CampaignGroupings, CampaignStat, CampaignStatistics
-from klaviyo_analytics.sync.progress import Progress
+from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
 from klaviyo_analytics.sync.transform import day_range, local_midnight
-from klaviyo_analytics.warehouse import Table, Warehouse
+from klaviyo_analytics.warehouse import Table
 
 #: Daily series reports accept at most 60 days per call.
 SERIES_DAILY_MAX_DAYS = 60
@@ -106,37 +105,22 @@ def _message_row(stats_per_message: Sequence[Mapping[str, float]]) -> dict[str, 
     return out
 
 
-class ReportSync:
+class ReportSync(ScopedSync):
     """Writes the four statistics tables for one account.
 
     Args:
-        client: the account's Klaviyo client.
-        warehouse: the warehouse.
-        kid: Klaviyo public id.
-        store_public_id: our store id.
-        tz: the account timezone.
+        scope: the store being synced.
         conversion_metric_id: the Placed Order metric (campaign/flow reports need it).
-        progress: progress reporter.
     """
 
     def __init__(
         self,
-        client: KlaviyoClient,
-        warehouse: Warehouse,
+        scope: StoreScope,
         *,
-        kid: str,
-        store_public_id: str,
-        tz: ZoneInfo,
         conversion_metric_id: str,
-        progress: Progress,
     ) -> None:
-        self.client = client
-        self.warehouse = warehouse
-        self.kid = kid
-        self.store_public_id = store_public_id
-        self.tz = tz
+        super().__init__(scope)
         self.conversion_metric_id = conversion_metric_id
-        self.progress = progress
 
     def _insert(self, table: Table, columns: Sequence[str], rows: list[list[Any]]) -> int:
         if not rows:

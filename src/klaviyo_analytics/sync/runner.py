@@ -34,6 +34,7 @@ from klaviyo_analytics.metadata import Credentials, DataTypeState, LockHeldError
 from klaviyo_analytics.sync.events import EventSync
 from klaviyo_analytics.sync.progress import NullProgress, Progress
 from klaviyo_analytics.sync.reports import ReportSync
+from klaviyo_analytics.sync.scope import StoreScope
 from klaviyo_analytics.sync.transform import local_midnight
 
 logger = logging.getLogger("klaviyo_analytics.sync")
@@ -365,6 +366,13 @@ def _run_store(
     metadata = ctx.metadata
     kid = result.klaviyo_public_id
     account = client.get_account()
+    if account.id != kid:
+        # The key or token belongs to another Klaviyo account: syncing would file that account's
+        # data under this store. Refuse, and make the store ask for new credentials.
+        raise ReauthRequiredError(
+            kid,
+            f"the store's credentials belong to Klaviyo account {account.id}, not {kid}",
+        )
     try:
         tz = ZoneInfo(account.timezone)
     except (ZoneInfoNotFoundError, ValueError):
@@ -392,25 +400,9 @@ def _run_store(
             return floor
         return max(min(mark - overlap, now - timedelta(days=extra_days)), floor)
 
-    events = EventSync(
-        client,
-        ctx.warehouse,
-        kid=kid,
-        store_public_id=result.store_public_id,
-        tz=tz,
-        page_size=s.sync_events_page_size,
-        batch_rows=s.sync_batch_rows,
-        progress=progress,
-    )
-    reports = ReportSync(
-        client,
-        ctx.warehouse,
-        kid=kid,
-        store_public_id=result.store_public_id,
-        tz=tz,
-        conversion_metric_id=placed.id if placed else "",
-        progress=progress,
-    )
+    scope = StoreScope(client, ctx.warehouse, kid, result.store_public_id, tz, progress)
+    events = EventSync(scope, page_size=s.sync_events_page_size, batch_rows=s.sync_batch_rows)
+    reports = ReportSync(scope, conversion_metric_id=placed.id if placed else "")
 
     for dt in types:
         t0 = time.monotonic()

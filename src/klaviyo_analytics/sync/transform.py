@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
+from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
 from klaviyo_analytics.klaviyo.models import Event, Profile, parse_datetime
 
 _MOBILE = re.compile(r"iphone|ipod|android.+mobile|windows phone|blackberry|mobile", re.I)
@@ -30,7 +31,10 @@ def cents(value: object) -> int:
         value: ``123.45``, ``"12.00"``, ``None``...
 
     Returns:
-        The amount in cents; 0 for missing or unparseable values.
+        The amount in cents; 0 for a missing value.
+
+    Raises:
+        InvalidEventDataError: for a value that is present but not money (never silently 0).
     """
     if value is None or isinstance(value, bool):
         return 0
@@ -45,11 +49,13 @@ def cents(value: object) -> int:
         if whole.lstrip("-").isdigit() and (frac.isdigit() or not frac) and len(frac) <= 2:
             sign = -1 if whole.startswith("-") else 1
             return sign * (abs(int(whole)) * 100 + int((frac + "00")[:2]))
+        if not text:
+            return 0
         try:
             return int(Decimal(text).scaleb(2).quantize(Decimal(1), ROUND_HALF_UP))
         except InvalidOperation:
-            return 0
-    return 0
+            raise InvalidEventDataError(f"unparseable money value {value!r} in an event") from None
+    raise InvalidEventDataError(f"unexpected money value {value!r} in an event")
 
 
 def div_cents(total: int, count: int) -> int:

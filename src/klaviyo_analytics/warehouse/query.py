@@ -113,11 +113,25 @@ def table_references(sql: str) -> list[tuple[str, bool]]:
     return [(name, has_final) for name, has_final, _ in _scan(tokenize(sql))]
 
 
+def _previous_word(tokens: list[Token], index: int) -> str:
+    """The upper-cased significant token before ``index`` ('' if none)."""
+    i = index - 1
+    while i >= 0 and tokens[i].kind in ("ws", "comment"):
+        i -= 1
+    return tokens[i].upper if i >= 0 else ""
+
+
 def _scan(tokens: list[Token]) -> list[tuple[str, bool, int]]:
-    """Find table references: (table, has FINAL, index after which FINAL must go)."""
+    """Find table references: (table, has FINAL, index after which FINAL must go).
+
+    The target of a lightweight ``DELETE FROM t`` is a write, not a read, and is skipped
+    (``DELETE FROM t FINAL`` is invalid); reads in its ``WHERE`` are still found.
+    """
     found: list[tuple[str, bool, int]] = []
     for i, tok in enumerate(tokens):
         if tok.kind != "word" or tok.upper not in ("FROM", "JOIN"):
+            continue
+        if tok.upper == "FROM" and _previous_word(tokens, i) == "DELETE":
             continue
         j = _significant(tokens, i + 1)
         if j >= len(tokens) or tokens[j].kind not in ("word", "quoted"):

@@ -55,32 +55,23 @@ WITH
         SELECT
             customer_no,
             arraySort(groupArray(category) AS names) AS categories,
-            arraySort((s, n) -> n, groupArray(spend), names) AS spends
+            arraySort((v, n) -> n, groupArray(spend), names) AS spends
         FROM (
             SELECT customer_no, category, sum(spend) AS spend
             FROM lines WHERE category != '' GROUP BY customer_no, category
         )
         GROUP BY customer_no
     ),
-    category_favorites AS (
-        SELECT customer_no, categories[indexOf(spends, arrayMax(spends))] AS favorite_category,
-            categories
-        FROM category_spend
-    ),
     brand_spend AS (
         SELECT
             customer_no,
             arraySort(groupArray(brand) AS names) AS brands,
-            arraySort((s, n) -> n, groupArray(spend), names) AS spends
+            arraySort((v, n) -> n, groupArray(spend), names) AS spends
         FROM (
             SELECT customer_no, brand, sum(spend) AS spend
             FROM lines WHERE brand != '' GROUP BY customer_no, brand
         )
         GROUP BY customer_no
-    ),
-    brand_favorites AS (
-        SELECT customer_no, brands[indexOf(spends, arrayMax(spends))] AS favorite_brand, brands
-        FROM brand_spend
     ),
     products AS (
         SELECT customer_no, uniqExact(product_id) AS unique_products
@@ -153,8 +144,8 @@ SELECT
         ['Hibernating', 'Hibernating', 'Need Attention', 'At Risk', 'At Risk'],
         ['Lost', 'Lost', 'At Risk', 'Can''t Lose Them', 'Can''t Lose Them']
     ][6 - s.r_score][intDiv(s.f_score + s.m_score + 1, 2)] AS rfm_segment,
-    fc.favorite_category AS favorite_category,
-    fb.favorite_brand AS favorite_brand,
+    fc.categories[indexOf(fc.spends, arrayMax(fc.spends))] AS favorite_category,
+    fb.brands[indexOf(fb.spends, arrayMax(fb.spends))] AS favorite_brand,
     fc.categories AS categories_purchased,
     fb.brands AS brands_purchased,
     toUInt32(p.unique_products) AS unique_products_purchased,
@@ -170,7 +161,7 @@ SELECT
     toUInt32(s.age_days) AS customer_age_days,
     {version:DateTime} AS last_updated
 FROM scored AS s
-LEFT JOIN category_favorites AS fc ON fc.customer_no = s.customer_no
-LEFT JOIN brand_favorites AS fb ON fb.customer_no = s.customer_no
+LEFT JOIN category_spend AS fc ON fc.customer_no = s.customer_no
+LEFT JOIN brand_spend AS fb ON fb.customer_no = s.customer_no
 LEFT JOIN products AS p ON p.customer_no = s.customer_no
 LEFT JOIN preferred_hours AS h ON h.customer_no = s.customer_no

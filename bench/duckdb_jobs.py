@@ -397,11 +397,18 @@ class DuckJobs:
                 SELECT day, sum(n) OVER (ORDER BY day DESC) AS orders_since
                 FROM (SELECT day, count(*) AS n FROM counted GROUP BY day)
             ),
-            rep AS (
-                SELECT product_id, avg(CAST(n >= 2 AS DOUBLE)) AS repurchase_rate
-                FROM (SELECT product_id, customer, count(DISTINCT order_id) AS n FROM l
-                      GROUP BY ALL)
-                GROUP BY 1
+            pc AS (
+                SELECT product_id, customer, count(*) AS n, min(age) AS min_age
+                FROM (SELECT DISTINCT product_id, customer, order_id, age FROM l)
+                GROUP BY ALL
+            ),
+            per_cust AS (
+                SELECT product_id, avg(CAST(n >= 2 AS DOUBLE)) AS repurchase_rate,
+                    sum(n) AS n_orders, count(*) AS n_customers,
+                    count(*) FILTER (min_age < 30) AS unique_customers_30d,
+                    count(*) FILTER (min_age < 60) AS unique_customers_60d,
+                    count(*) FILTER (min_age < 90) AS unique_customers_90d
+                FROM pc GROUP BY 1
             ),
             p AS (
                 SELECT product_id,
@@ -418,10 +425,6 @@ class DuckJobs:
                     coalesce(sum(quantity) FILTER (age < 30), 0) AS quantity_sold_30d,
                     coalesce(sum(quantity) FILTER (age < 60), 0) AS quantity_sold_60d,
                     coalesce(sum(quantity) FILTER (age < 90), 0) AS quantity_sold_90d,
-                    count(DISTINCT customer) FILTER (age < 30) AS unique_customers_30d,
-                    count(DISTINCT customer) FILTER (age < 60) AS unique_customers_60d,
-                    count(DISTINCT customer) FILTER (age < 90) AS unique_customers_90d,
-                    count(DISTINCT order_id) AS n_orders, count(DISTINCT customer) AS n_customers,
                     sum(quantity) AS quantity, sum(net) AS revenue,
                     sum(discount_amount) AS discount, sum(line_total) AS gross,
                     avg(discount_amount) FILTER (discount_amount > 0) AS avg_disc,
@@ -429,12 +432,13 @@ class DuckJobs:
                 FROM l GROUP BY product_id
             ),
             r AS (
-                SELECT p.*, {a} - first_sold_date AS days_on_market,
+                SELECT p.*, per_cust.* EXCLUDE (product_id),
+                    {a} - first_sold_date AS days_on_market,
                     row_number() OVER (ORDER BY revenue DESC, product_id) AS revenue_rank,
                     row_number() OVER (ORDER BY quantity DESC, product_id) AS quantity_rank,
                     count(*) OVER () AS n_products,
                     CASE WHEN gross > 0 THEN discount / gross ELSE 0 END AS discount_rate
-                FROM p
+                FROM p JOIN per_cust USING (product_id)
             )
             SELECT r.product_id, r.product_name, r.sku, r.brand, r.category, r.collections,
                 list_filter([
@@ -451,15 +455,14 @@ class DuckJobs:
                 revenue_30d, revenue_60d, revenue_90d, quantity_sold_30d, quantity_sold_60d,
                 quantity_sold_90d, unique_customers_30d, unique_customers_60d,
                 unique_customers_90d,
-                n_orders / since.orders_since AS conversion_rate, rep.repurchase_rate,
+                n_orders / since.orders_since AS conversion_rate, repurchase_rate,
                 quantity / n_orders AS avg_units_per_order,
                 round(revenue / n_customers, 2) AS revenue_per_customer,
                 first_sold_date, last_sold_date, days_on_market,
                 quantity_sold_30d / least(30, days_on_market + 1) AS velocity_score,
                 revenue_rank, quantity_rank, discount_rate,
                 coalesce(round(avg_disc, 2), 0) AS avg_discount_amount
-            FROM r JOIN since ON since.day = r.first_sold_date
-            JOIN rep USING (product_id)""",
+            FROM r JOIN since ON since.day = r.first_sold_date""",
         )
 
     # -- product_relationships_optimized --------------------------------------------------------

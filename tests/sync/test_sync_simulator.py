@@ -352,3 +352,29 @@ def test_credentials_of_another_account_are_refused(
     assert ctx.metadata.get_store(store).klaviyo_integration.needs_reauth
     for table in ("klaviyo_orders", "campaign_statistics", "flow_statistics"):
         assert ctx.warehouse.scalar(f"SELECT count() FROM {table} FINAL") == 0, table
+
+
+def test_sync_records_prometheus_metrics(
+    sim: SimulatorServer, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """What /metrics exposes: runs per data type, rows, Klaviyo calls, last success."""
+    from klaviyo_analytics.observability import REGISTRY
+
+    def value(name: str, labels: dict[str, str]) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    ctx = make_ctx(tmp_path, warehouse, sim.base_url)
+    store = _add(ctx, sim)
+    runs = {"store": store, "data_type": "orders", "outcome": "ok"}
+    calls = {"endpoint": "GET /api/events", "status": "200"}
+    before_calls = value("klaviyo_analytics_klaviyo_requests_total", calls)
+    assert sync_store(ctx, store, only=["orders", "flows"]).ok
+    assert value("klaviyo_analytics_sync_runs_total", runs) == 1
+    assert value("klaviyo_analytics_klaviyo_requests_total", calls) > before_calls
+    assert value(
+        "klaviyo_analytics_last_success_timestamp_seconds", {"store": store, "data_type": "flows"}
+    ) > 0
+    rows = value(
+        "klaviyo_analytics_rows_written_total", {"table": "klaviyo_orders,klaviyo_order_line_items"}
+    )
+    assert rows > 0

@@ -45,6 +45,7 @@ from klaviyo_analytics.klaviyo.models import (
     parse_values_report,
 )
 from klaviyo_analytics.klaviyo.ratelimit import Pacer, endpoint_key, parse_leading_int
+from klaviyo_analytics.observability import KLAVIYO_CALLS, KLAVIYO_RATE_LIMITED
 
 #: The one place the API revision is pinned (the revision of the bundled OpenAPI spec).
 REVISION = "2026-07-15"
@@ -212,6 +213,10 @@ class KlaviyoClient:
                 self._observe_date(resp.headers)
                 self.pacer.observe(method, path, resp.headers)
                 status = resp.status_code
+                endpoint = f"{key[0]} {key[1]}"
+                KLAVIYO_CALLS.labels(endpoint=endpoint, status=str(status)).inc()
+                if status == 429:
+                    KLAVIYO_RATE_LIMITED.labels(endpoint=endpoint).inc()
                 if status == 401 and refreshed < 3:
                     # An expired/revoked token: refresh once per 401 (raises if it cannot).
                     refreshed += 1

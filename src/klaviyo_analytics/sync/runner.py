@@ -31,6 +31,12 @@ from klaviyo_analytics.klaviyo.errors import ReauthRequiredError
 from klaviyo_analytics.klaviyo.models import Metric
 from klaviyo_analytics.klaviyo.ratelimit import Pacer
 from klaviyo_analytics.metadata import Credentials, DataTypeState, LockHeldError, MetadataStore
+from klaviyo_analytics.observability import (
+    LAST_SUCCESS,
+    ROWS_WRITTEN,
+    SYNC_DURATION,
+    SYNC_RUNS,
+)
 from klaviyo_analytics.sync.events import EventSync
 from klaviyo_analytics.sync.progress import NullProgress, Progress
 from klaviyo_analytics.sync.reports import ReportSync
@@ -57,6 +63,16 @@ class DataType(StrEnum):
     FORMS = "forms"
     SEGMENTS = "segments"
 
+
+#: The warehouse tables each data type writes (the ``table`` label of the rows metric).
+DATA_TYPE_TABLE: dict[DataType, str] = {
+    DataType.ORDERS: "klaviyo_orders,klaviyo_order_line_items",
+    DataType.REFUNDS: "refund_cancelled_orders",
+    DataType.CAMPAIGNS: "campaign_statistics",
+    DataType.FLOWS: "flow_statistics",
+    DataType.FORMS: "form_statistics",
+    DataType.SEGMENTS: "segment_statistics",
+}
 
 #: ``stores.klaviyo_integration.*_last_update`` field set when a data type succeeds.
 LAST_UPDATE_FIELD: dict[DataType, str] = {
@@ -466,12 +482,18 @@ def _run_store(
                     result.store_public_id, LAST_UPDATE_FIELD[dt], datetime.now(UTC)
                 )
             outcome.ok, outcome.watermark = True, mark
+            SYNC_RUNS.labels(store=result.store_public_id, data_type=dt.value, outcome="ok").inc()
+            LAST_SUCCESS.labels(store=result.store_public_id, data_type=dt.value).set(time.time())
+            ROWS_WRITTEN.labels(table=DATA_TYPE_TABLE[dt]).inc(outcome.rows_written)
             progress.finish(result.store_public_id, dt.value, True, f"{outcome.rows_written} rows")
         except ReauthRequiredError as exc:
             metadata.record_data_type_error(kid, dt.value, str(exc), datetime.now(UTC))
             progress.finish(result.store_public_id, dt.value, False, str(exc))
             outcome.error = str(exc)
             result.ok = False
+            SYNC_RUNS.labels(
+                store=result.store_public_id, data_type=dt.value, outcome="reauth"
+            ).inc()
             raise
         except Exception as exc:  # noqa: BLE001 - one data type must not stop the others
             message = (
@@ -484,8 +506,12 @@ def _run_store(
             progress.finish(result.store_public_id, dt.value, False, message)
             outcome.error = message
             result.ok = False
+            SYNC_RUNS.labels(
+                store=result.store_public_id, data_type=dt.value, outcome="error"
+            ).inc()
         finally:
             outcome.seconds = time.monotonic() - t0
+            SYNC_DURATION.labels(data_type=dt.value).observe(outcome.seconds)
 
 
 def sync_all(

@@ -99,6 +99,7 @@ def configure_logging(level: str = "INFO", json_logs: bool | None = None) -> Non
     root.setLevel(level.upper())
     root.propagate = False
 
+
 API_REQUESTS = Counter(
     "klaviyo_analytics_api_requests_total",
     "HTTP API requests per method, route template and status code.",

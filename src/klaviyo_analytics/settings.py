@@ -62,7 +62,12 @@ class Settings(BaseSettings):
         default=3650, ge=1, le=36500, description="History of events read by a first sync."
     )
     sync_events_page_size: int = Field(default=1000, ge=1, le=1000)
-    sync_batch_rows: int = Field(default=20_000, ge=1, le=1_000_000)
+    sync_batch_rows: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Orders per ClickHouse insert (bench/README.md).",
+    )
     sync_campaign_attribution_days: int = Field(default=30, ge=1, le=365)
     klaviyo_pacing: bool = Field(default=True, description="Client-side rate-limit pacing.")
     klaviyo_rate_window_scale: float = Field(

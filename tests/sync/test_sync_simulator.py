@@ -371,9 +371,13 @@ def test_sync_records_prometheus_metrics(
     assert sync_store(ctx, store, only=["orders", "flows"]).ok
     assert value("klaviyo_analytics_sync_runs_total", runs) == 1
     assert value("klaviyo_analytics_klaviyo_requests_total", calls) > before_calls
-    assert value(
-        "klaviyo_analytics_last_success_timestamp_seconds", {"store": store, "data_type": "flows"}
-    ) > 0
+    assert (
+        value(
+            "klaviyo_analytics_last_success_timestamp_seconds",
+            {"store": store, "data_type": "flows"},
+        )
+        > 0
+    )
     rows = value(
         "klaviyo_analytics_rows_written_total", {"table": "klaviyo_orders,klaviyo_order_line_items"}
     )

@@ -32,6 +32,7 @@ from klaviyo_analytics.aggregates.registry import (
     parse_jobs,
 )
 from klaviyo_analytics.aggregates.versions import count_version, delete_older, next_version
+from klaviyo_analytics.observability import AGGREGATE_DURATION, AGGREGATE_RUNS, ROWS_WRITTEN
 from klaviyo_analytics.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -178,10 +179,47 @@ def run_job(
     Returns:
         The job's result.
 
+    Every run is recorded in the Prometheus metrics of :mod:`klaviyo_analytics.observability`:
+    ``AGGREGATE_RUNS`` (outcome ``ok`` or ``error``), ``AGGREGATE_DURATION`` and, on success,
+    ``ROWS_WRITTEN`` for the job's table (the rows of this run's version).
+
     Raises:
         ValueError: if ``inputs`` were prepared for another store, day or timezone.
     """
     started = time.perf_counter()
+    try:
+        result = _run_job_with_inputs(
+            warehouse,
+            job,
+            klaviyo_public_id,
+            as_of,
+            timezone,
+            min_co_purchases,
+            now,
+            inputs,
+            started,
+        )
+    except Exception:
+        AGGREGATE_RUNS.labels(job=job.name.value, outcome="error").inc()
+        AGGREGATE_DURATION.labels(job=job.name.value).observe(time.perf_counter() - started)
+        raise
+    AGGREGATE_RUNS.labels(job=job.name.value, outcome="ok").inc()
+    AGGREGATE_DURATION.labels(job=job.name.value).observe(result.duration_s)
+    ROWS_WRITTEN.labels(table=job.table.value).inc(result.rows)
+    return result
+
+
+def _run_job_with_inputs(
+    warehouse: Warehouse,
+    job: Job,
+    klaviyo_public_id: str,
+    as_of: date,
+    timezone: str,
+    min_co_purchases: int,
+    now: datetime | None,
+    inputs: RunInputs | None,
+    started: float,
+) -> JobResult:
     if not job.reads_run_inputs:
         return _run_job(
             warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started

@@ -22,6 +22,9 @@ WITH
         )
     ) AS catalogue,
     arrayMap(t -> t.1, catalogue) AS ids,
+    arrayMap(t -> t.2, catalogue) AS names,
+    arrayMap(t -> t.3, catalogue) AS categories,
+    arrayMap(t -> t.4, catalogue) AS counts,
     baskets AS (
         SELECT
             any(day) AS day,
@@ -47,27 +50,27 @@ WITH
             tupleElement(dir, 1) AS pa,
             tupleElement(dir, 2) AS pb,
             n, first_day, last_day,
-            catalogue[a].4 AS n_a,
-            catalogue[b].4 AS n_b,
+            counts[a] AS n_a,
+            counts[b] AS n_b,
             n * n_baskets / (n_a * n_b) AS lift
         FROM pairs
         ARRAY JOIN [(a, b), (b, a)] AS dir
     )
 SELECT
     {store:String} AS klaviyo_public_id,
-    catalogue[pa].1 AS product_a,
-    catalogue[pb].1 AS product_b,
-    catalogue[pa].2 AS product_a_name,
-    catalogue[pb].2 AS product_b_name,
+    ids[pa] AS product_a,
+    ids[pb] AS product_b,
+    names[pa] AS product_a_name,
+    names[pb] AS product_b_name,
     toUInt32(n) AS co_purchase_count,
-    toFloat32(n / catalogue[pa].4) AS confidence,
+    toFloat32(n / counts[pa]) AS confidence,
     toFloat32(lift) AS lift,
     toFloat32(n / n_baskets) AS support,
     first_day AS first_co_purchase,
     last_day AS last_co_purchase,
     multiIf(
         lift >= 2 AND greatest(n / n_a, n / n_b) >= 0.2, 'frequently_bought',
-        lift < 1 AND catalogue[pa].3 != '' AND catalogue[pa].3 = catalogue[pb].3, 'substitute',
+        lift < 1 AND categories[pa] != '' AND categories[pa] = categories[pb], 'substitute',
         'complement'
     ) AS relationship_type,
     {version:DateTime} AS calculated_at

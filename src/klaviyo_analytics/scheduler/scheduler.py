@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from klaviyo_analytics.errors import KlaviyoAnalyticsError, UsageError
 from klaviyo_analytics.metadata.models import KlaviyoSync, Store
+from klaviyo_analytics.metadata.owners import owner_process, pid_alive
 from klaviyo_analytics.scheduler.cadence import (
     FAILURE_RETRY,
     SYNC,
@@ -470,34 +471,8 @@ class Scheduler:
 
 # -- locks left behind -----------------------------------------------------------------------
 
-
-def lock_owner_process(owner: str | None) -> tuple[str, int] | None:
-    """The ``(host, pid)`` encoded in a dashboard-lock owner id, if it has one.
-
-    Both owner formats in use are understood: the dispatcher's ``host:pid:job`` and the sync's
-    ``sync:host:pid:uuid``.
-    """
-    if not owner:
-        return None
-    parts = owner.split(":")
-    if parts and parts[0] == "sync":
-        parts = parts[1:]
-    if len(parts) < 3:
-        return None
-    try:
-        return parts[0], int(parts[1])
-    except ValueError:
-        return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+#: The ``(host, pid)`` of a lock owner id (see :mod:`klaviyo_analytics.metadata.owners`).
+lock_owner_process = owner_process
 
 
 def _release_where(ctx: AppContext, stale: Callable[[str, int], bool]) -> list[str]:
@@ -506,7 +481,7 @@ def _release_where(ctx: AppContext, stale: Callable[[str, int], bool]) -> list[s
     for store in metadata.list_stores():
         integ = store.klaviyo_integration
         owner = integ.dashboard_lock_owner
-        process = lock_owner_process(owner)
+        process = owner_process(owner)
         if not integ.is_updating_dashboard or owner is None or process is None:
             continue
         if stale(*process) and metadata.release_dashboard_lock(store.public_id, owner):
@@ -525,7 +500,7 @@ def release_stale_locks(ctx: AppContext) -> list[str]:
         The stores whose lock was released.
     """
     host, me = socket.gethostname(), os.getpid()
-    return _release_where(ctx, lambda h, pid: h == host and (pid == me or not _pid_alive(pid)))
+    return _release_where(ctx, lambda h, pid: h == host and (pid == me or not pid_alive(pid)))
 
 
 def release_own_locks(ctx: AppContext) -> list[str]:

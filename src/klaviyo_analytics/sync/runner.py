@@ -31,6 +31,7 @@ from klaviyo_analytics.klaviyo.errors import ReauthRequiredError
 from klaviyo_analytics.klaviyo.models import Metric
 from klaviyo_analytics.klaviyo.ratelimit import Pacer
 from klaviyo_analytics.metadata import Credentials, DataTypeState, LockHeldError, MetadataStore
+from klaviyo_analytics.metadata.owners import is_dead_local_owner
 from klaviyo_analytics.observability import (
     LAST_SUCCESS,
     ROWS_WRITTEN,
@@ -255,27 +256,6 @@ def _aware(value: object) -> datetime | None:
     return None
 
 
-def _owner_process(owner: str | None) -> tuple[str, int] | None:
-    """(host, pid) of a lock owner id (``sync:host:pid:uuid`` or the scheduler's
-    ``host:pid:job``)."""
-    parts = (owner or "").split(":")
-    if parts and parts[0] == "sync":
-        parts = parts[1:]
-    if len(parts) < 3 or not parts[1].isdigit():
-        return None
-    return parts[0], int(parts[1])
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def release_dead_holder(metadata: MetadataStore, store_public_id: str) -> bool:
     """Release the store's dashboard lock if its holder is a dead process of this host.
 
@@ -288,11 +268,9 @@ def release_dead_holder(metadata: MetadataStore, store_public_id: str) -> bool:
         Whether a lock was released.
     """
     ki = metadata.get_store(store_public_id).klaviyo_integration
-    process = _owner_process(ki.dashboard_lock_owner)
-    if not ki.is_updating_dashboard or ki.dashboard_lock_owner is None or process is None:
+    if not ki.is_updating_dashboard or ki.dashboard_lock_owner is None:
         return False
-    host, pid = process
-    if host != socket.gethostname() or pid == os.getpid() or _pid_alive(pid):
+    if not is_dead_local_owner(ki.dashboard_lock_owner):
         return False
     released = metadata.release_dashboard_lock(store_public_id, ki.dashboard_lock_owner)
     if released:

@@ -26,6 +26,16 @@ from klaviyo_analytics.warehouse import Table
 SERIES_DAILY_MAX_DAYS = 60
 #: Any custom timeframe is at most one year.
 REPORT_MAX_DAYS = 365
+#: The Reporting API's ``send_channel`` values that the spec's tables spell differently
+#: (``send_channel String -- 'email', 'sms', 'push'``); others (email, sms, whatsapp) pass through.
+SPEC_CHANNEL = {"push-notification": "push", "mobile_push": "push"}
+
+
+def spec_channel(channel: str) -> str:
+    """A Reporting API channel in the warehouse's vocabulary (``push-notification`` → ``push``)."""
+    return SPEC_CHANNEL.get(channel, channel)
+
+
 #: Segment reports hold no data before this day.
 SEGMENT_DATA_START = date(2023, 6, 1)
 
@@ -166,7 +176,7 @@ class ReportSync(ScopedSync):
             campaign = found
             per_campaign[cid].append(row.statistics)
             channel = row.groupings.get("send_channel", campaign.channel)
-            channel_of[cid] = channel
+            channel_of[cid] = spec_channel(channel)
             mid = row.groupings.get("campaign_message_id", "")
             subject = next((m.subject for m in campaign.messages if m.id == mid), "")
             self.stats.append(
@@ -294,7 +304,7 @@ class ReportSync(ScopedSync):
             days = self._days(report, first_day, today)
             for result in report.results:
                 g = result.groupings
-                channel = g.get("send_channel", "")
+                channel = spec_channel(g.get("send_channel", ""))
                 for i, day in enumerate(days):
                     if day is None:
                         continue

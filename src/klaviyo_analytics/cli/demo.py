@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from decimal import Decimal
 from typing import Any
@@ -71,7 +72,8 @@ def register(app: typer.Typer) -> None:
         if sys.stdout.isatty():
             with RichProgress() as bar:
                 report = go(bar)
-        else:
+        else:  # not a terminal: one structured log line per data type instead of bars
+            logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
             report = go(LogProgress())
         first, last = last_30_days(report.as_of)
         console.print()

@@ -39,7 +39,9 @@ _KPIS_30D = """
 SELECT
     sum(total_revenue) AS revenue,
     sum(total_orders) AS orders,
-    if(sum(total_orders) = 0, 0, sum(total_revenue) / sum(total_orders)) AS aov
+    -- Decimal division keeps the dividend's scale (it would truncate to cents): widen first.
+    if(sum(total_orders) = 0, 0,
+       round(toDecimal128(sum(total_revenue), 6) / sum(total_orders), 2)) AS aov
 FROM account_metrics_daily FINAL
 WHERE klaviyo_public_id = {kid:String}
   AND date > {as_of:Date} - 30 AND date <= {as_of:Date}

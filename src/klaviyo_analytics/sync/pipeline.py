@@ -7,12 +7,19 @@ stays at ``depth + 2`` pages whatever the store's size.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import queue
 import threading
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager, suppress
 from typing import TypeVar
+
+import pyarrow as pa
+
+from klaviyo_analytics.warehouse import Warehouse
+from klaviyo_analytics.warehouse.errors import WarehouseError
 
 T = TypeVar("T")
 
@@ -103,3 +110,36 @@ def prefetch(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
             except queue.Empty:
                 break
         thread.join(timeout=0.5)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        fn = ctypes.CDLL(name).malloc_trim
+    except (OSError, AttributeError):  # not glibc (musl, macOS)
+        return None
+    fn.argtypes = [ctypes.c_size_t]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def release_memory(warehouse: Warehouse) -> None:
+    """Hand freed memory back to the OS after a batch, so RSS tracks what is live.
+
+    Three allocators keep freed memory otherwise: pyarrow's pool (mimalloc/jemalloc) keeps the
+    Arrow buffers of the last insert, glibc keeps freed Python/JSON-decoding memory in its heaps
+    and arenas, and the embedded ClickHouse's jemalloc returns dirty pages only after ~10 s.
+    Measured at 100k orders: ~40 MB, ~10-40 MB and ~30-70 MB per batch respectively, for a few ms.
+    On a ClickHouse server (not embedded) only the local pools are released.
+    """
+    pa.default_memory_pool().release_unused()
+    if _malloc_trim is not None:
+        _malloc_trim(0)
+    if warehouse.kind == "chdb":
+        with suppress(WarehouseError):  # a build without jemalloc: nothing to purge
+            warehouse.command("SYSTEM JEMALLOC PURGE")

@@ -9,6 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from tests.sync.truthcheck import assert_reports_match
 
 from klaviyo_analytics.context import AppContext
 from klaviyo_analytics.metadata import LockHeldError
@@ -80,86 +81,7 @@ def assert_matches_truth(ctx: AppContext, kid: str, index: int, as_of: datetime)
     assert refunds.get("refund", (0, 0)) == (truth.refunds, truth.refund_amount)
     assert refunds.get("cancelled", (0, 0)) == (truth.cancellations, truth.cancellation_amount)
 
-    first = _first_day(ctx, truth.timezone)
-    last = as_of.astimezone(ZoneInfo(truth.timezone)).date()
-    camp = {
-        r[0]: r[1:]
-        for r in wh.rows(
-            "SELECT campaign_id, date, campaign_name, send_channel, recipients, conversion_value, "
-            "round(open_rate_pct, 4) FROM campaign_statistics AS c FINAL "
-            "WHERE klaviyo_public_id = {kid:String}",
-            p,
-        )
-    }
-    want = {
-        c.campaign_id: (
-            c.date,
-            c.campaign_name,
-            # the spec's tables say 'push' where the Reporting API says 'push-notification'
-            {"push-notification": "push"}.get(c.send_channel, c.send_channel),
-            float(c.stats.counts.recipients),
-            float(c.stats.counts.conversion_value),
-            round(c.stats.statistics["open_rate"] * 100, 4),
-        )
-        for c in truth.campaigns
-        if first <= c.date <= last
-    }
-    assert camp == want
-    flows = {
-        (r[0], r[1]): r[2:]
-        for r in wh.rows(
-            "SELECT flow_message_id, date, flow_name, flow_message_name, recipients, "
-            "conversion_value FROM flow_statistics AS f FINAL "
-            "WHERE klaviyo_public_id = {kid:String} AND date <= {last:Date}",
-            p | {"last": last},
-        )
-    }
-    want_flows = {
-        (f.flow_message_id, f.date): (
-            f.flow_name,
-            f.flow_message_name,
-            float(f.stats.counts.recipients),
-            float(f.stats.counts.conversion_value),
-        )
-        for f in truth.flows
-        if first <= f.date <= last
-    }
-    assert flows == want_flows
-    forms = {
-        (r[0], r[1]): r[2:]
-        for r in wh.rows(
-            "SELECT form_id, date, form_name, viewed_form, submits FROM form_statistics AS f FINAL "
-            "WHERE klaviyo_public_id = {kid:String} AND date <= {last:Date}",
-            p | {"last": last},
-        )
-    }
-    want_forms = {
-        (f.form_id, f.date): (f.form_name, f.statistics["viewed_form"], f.statistics["submits"])
-        for f in truth.forms
-        if first <= f.date <= last
-    }
-    assert forms == want_forms
-    segs = {
-        (r[0], r[1]): r[2:]
-        for r in wh.rows(
-            "SELECT segment_id, date, segment_name, total_members, new_members, removed_members, "
-            "daily_change FROM segment_statistics AS s FINAL "
-            "WHERE klaviyo_public_id = {kid:String} AND date <= {last:Date}",
-            p | {"last": last},
-        )
-    }
-    want_segs = {
-        (s.segment_id, s.date): (
-            s.segment_name,
-            s.total_members,
-            s.members_added,
-            s.members_removed,
-            s.net_members_changed,
-        )
-        for s in truth.segments
-        if first <= s.date <= last
-    }
-    assert segs == want_segs
+    assert_reports_match(wh, kid, truth, _first_day(ctx, truth.timezone))
 
 
 def assert_customer_context(ctx: AppContext, kid: str) -> None:

@@ -14,11 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
 import orjson
+import simdjson
 
 from klaviyo_analytics.klaviyo.auth import Auth
 from klaviyo_analytics.klaviyo.errors import (
@@ -37,6 +38,7 @@ from klaviyo_analytics.klaviyo.models import (
     NamedEntity,
     Page,
     Profile,
+    RawEventPage,
     ReportRow,
     Resource,
     SeriesReport,
@@ -52,6 +54,8 @@ REVISION = "2026-07-15"
 
 #: Channels of ``GET /api/campaigns`` (one request per channel is required, klaviyo-api.md §4.4).
 CAMPAIGN_CHANNELS = ("email", "sms", "mobile_push")
+
+T = TypeVar("T")
 
 _RETRY_STATUSES = frozenset({500, 502, 503, 504, 520, 522, 524})
 
@@ -175,6 +179,33 @@ class KlaviyoClient:
             The decoded JSON document.
 
         Raises:
+            see :meth:`send`.
+        """
+        return self.send(method, path_or_url, orjson.loads, params=params, body=body)
+
+    def send(
+        self,
+        method: str,
+        path_or_url: str,
+        decode: Callable[[bytes], T],
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> T:
+        """Send one request with pacing and retries; return ``decode(body)``.
+
+        Args:
+            method: ``GET`` or ``POST``.
+            path_or_url: ``/api/...`` or an absolute URL (a ``links.next``).
+            decode: turns a 2xx body into the result; a ``ValueError`` from it (bad JSON, a
+                wrong document) counts as a bad response and is retried like a 5xx.
+            params: query parameters.
+            body: JSON body for POST.
+
+        Returns:
+            The decoded body.
+
+        Raises:
             RateLimitedError: 429s outlasted the retry budget.
             KlaviyoTransientError: 5xx/timeouts/connection drops outlasted the retry budget.
             BadResponseError: the body stayed unparseable after retries.
@@ -227,8 +258,8 @@ class KlaviyoClient:
                     self.auth.unauthorized(auth_header)
                 if 200 <= status < 300:
                     try:
-                        doc = orjson.loads(resp.content)
-                    except orjson.JSONDecodeError as exc:
+                        doc = decode(resp.content)
+                    except ValueError as exc:  # orjson.JSONDecodeError and simdjson's too
                         failure = BadResponseError(
                             method, path, status, attempt, f"bad JSON: {exc}"
                         )
@@ -291,6 +322,30 @@ class KlaviyoClient:
             for res in page.data:
                 yield Metric.from_resource(res)
 
+    @staticmethod
+    def _event_params(
+        metric_id: str,
+        since: datetime,
+        until: datetime,
+        page_size: int,
+        include_profile: bool = True,
+    ) -> dict[str, str]:
+        """Query of ``GET /api/events``: one metric, ``[since, until)``, oldest first."""
+        flt = (
+            f'and(equals(metric_id,"{metric_id}"),'
+            f"greater-or-equal(datetime,{_iso(since)}),less-than(datetime,{_iso(until)}))"
+        )
+        params = {
+            "filter": flt,
+            "sort": "datetime",
+            "page[size]": str(page_size),
+            "fields[event]": "datetime,timestamp,event_properties",
+        }
+        if include_profile:
+            params["include"] = "profile"
+            params["fields[profile]"] = "email"
+        return params
+
     def iter_event_pages(
         self,
         metric_id: str,
@@ -312,19 +367,7 @@ class KlaviyoClient:
         Yields:
             Pages of parsed events with their included profiles.
         """
-        flt = (
-            f'and(equals(metric_id,"{metric_id}"),'
-            f"greater-or-equal(datetime,{_iso(since)}),less-than(datetime,{_iso(until)}))"
-        )
-        params = {
-            "filter": flt,
-            "sort": "datetime",
-            "page[size]": str(page_size),
-            "fields[event]": "datetime,timestamp,event_properties",
-        }
-        if include_profile:
-            params["include"] = "profile"
-            params["fields[profile]"] = "email"
+        params = self._event_params(metric_id, since, until, page_size, include_profile)
         for page in self.paginate("/api/events", params):
             profiles = {
                 rid: Profile.from_resource(res)
@@ -332,6 +375,26 @@ class KlaviyoClient:
                 if rtype == "profile"
             }
             yield EventPage([Event.from_resource(r) for r in page.data], profiles)
+
+    def iter_raw_event_pages(
+        self, metric_id: str, since: datetime, until: datetime, *, page_size: int = 1000
+    ) -> Iterator[RawEventPage]:
+        """Like :meth:`iter_event_pages` (profiles included), but each page stays raw bytes.
+
+        Each page is validated and its cursor and event times read with simdjson; the events
+        are never turned into Python objects (the warehouse parses them, ``sync/pages.py``).
+        """
+        parser = simdjson.Parser()
+
+        def scan(content: bytes) -> RawEventPage:
+            return RawEventPage.scan(content, parser)
+
+        url: str | None = "/api/events"
+        params: Mapping[str, str] | None = self._event_params(metric_id, since, until, page_size)
+        while url is not None:
+            page = self.send("GET", url, scan, params=params)
+            yield page
+            url, params = page.next_url, None
 
     def iter_campaigns(self, channel: str) -> Iterator[Campaign]:
         """Campaigns of one channel with their messages and tag names.

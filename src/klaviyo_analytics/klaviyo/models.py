@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import simdjson
+
 from klaviyo_analytics.klaviyo.errors import BadResponseError
 
 
@@ -223,6 +225,63 @@ class EventPage:
 
     events: list[Event]
     profiles: dict[str, Profile]
+
+
+@dataclass(frozen=True, slots=True)
+class RawEventPage:
+    """A page of events kept as the bytes Klaviyo sent (ClickHouse parses them, not Python).
+
+    Attributes:
+        body: the JSON:API document, validated.
+        events: how many events ``data`` holds.
+        newest: the latest event time on the page (None for an empty page).
+        next_url: the next page's URL, or None on the last page.
+    """
+
+    body: bytes
+    events: int
+    newest: datetime | None
+    next_url: str | None
+
+    @classmethod
+    def scan(cls, body: bytes, parser: simdjson.Parser) -> RawEventPage:
+        """Validate a page and read what the sync needs from it, without building its objects.
+
+        simdjson checks the whole document (a truncated or malformed page raises) and hands out
+        only ``links.next`` and the events' times; the events themselves stay bytes.
+
+        Args:
+            body: the response body.
+            parser: a simdjson parser (reused across pages of one thread; not thread-safe).
+
+        Raises:
+            ValueError: the body is not JSON, not a collection document with ``data[]``, or an
+                event has neither a usable ``datetime`` nor ``timestamp``.
+        """
+        doc = parser.parse(body)
+        if not isinstance(doc, simdjson.Object):
+            raise ValueError("collection document is not an object")
+        data = doc.get("data")
+        if not isinstance(data, simdjson.Array):
+            raise ValueError("collection document without data[]")
+        newest: datetime | None = None
+        for event in data:
+            attrs = event.get("attributes") if isinstance(event, simdjson.Object) else None
+            if not isinstance(attrs, simdjson.Object):
+                raise ValueError("event without attributes")
+            when = parse_datetime(attrs.get("datetime"))
+            if when is None:
+                ts = attrs.get("timestamp")
+                if not isinstance(ts, int | float):
+                    raise ValueError("an event has neither datetime nor timestamp")
+                when = datetime.fromtimestamp(float(ts), UTC)
+            if newest is None or when > newest:
+                newest = when
+        links = doc.get("links")
+        nxt = links.get("next") if isinstance(links, simdjson.Object) else None
+        count = len(data)
+        del data, doc  # simdjson proxies must not outlive the next parse
+        return cls(body, count, newest, nxt if isinstance(nxt, str) and nxt else None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,11 @@
 """Event-based data types: orders (+ line items) from Placed Order, refunds and cancellations.
 
-Events are read oldest first in one cursor stream; each page is transformed and buffered, and full
-buffers are inserted into ClickHouse as Arrow blocks, so memory stays flat however large the store.
-After each insert the customer-context fields of every customer the batch touched are recomputed
-from the warehouse's whole history (not just this run's rows), changed rows are re-inserted with a
-newer RMT version, and only then does the caller move the watermark.
+Orders: pages stream oldest first as raw bytes into a per-store staging table and ClickHouse
+parses them in batches (``sync/pages.py``, ``sync/sql/*_from_pages.sql``), so memory stays flat
+however large the store and no event becomes a Python object. Each batch's rows are durable
+before the caller moves the watermark. New orders are written with their customer-context
+fields pending; at the end of the run those are derived from the warehouse's whole history for
+every customer with a pending order (a crashed run's pending rows included).
 """
 
 from __future__ import annotations
@@ -19,59 +20,22 @@ from datetime import UTC, datetime
 import orjson
 
 from klaviyo_analytics.klaviyo.models import EventPage, Metric
-from klaviyo_analytics.sync.load import insert, line_items_table, orders_table, refunds_table
+from klaviyo_analytics.sync.load import insert, refunds_table
+from klaviyo_analytics.sync.pages import PageStage, load_sql
 from klaviyo_analytics.sync.pipeline import prefetch, relaxed_gc, release_memory
 from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
-from klaviyo_analytics.sync.transform import (
-    LineItemRow,
-    OrderRow,
-    RefundRow,
-    order_from_event,
-    refund_from_event,
-)
-from klaviyo_analytics.warehouse import Table
+from klaviyo_analytics.sync.transform import RefundRow, refund_from_event
+from klaviyo_analytics.warehouse import Table, Warehouse
 
 #: Test hook: SIGKILL this process after this many inserted batches (crash-safety tests only).
 KILL_AFTER_BATCHES_ENV = "KLAVIYO_ANALYTICS_TEST_KILL_AFTER_BATCHES"
 
-_ORDER_COLUMNS = (
-    "klaviyo_public_id, order_id, customer_id, customer_email, order_value, order_date, "
-    "order_timestamp, item_count, product_count, is_first_order, order_count_for_customer, "
-    "days_since_last_order, channel, device_type, shipping_city, shipping_state, "
-    "shipping_country, shipping_zip, discount_amount, discount_code, discount_type, "
-    "customer_tags, customer_total_spent, customer_order_count, utm_source, utm_medium, "
-    "utm_campaign, synced_at, inserted_at"
-)
+#: Statements that load a batch of Placed Order pages, in order: line items first, so an order
+#: row is the marker that its items are complete.
+_ORDER_LOADERS = ["line_items_from_pages.sql", "orders_from_pages.sql"]
 
-# Recompute is_first_order / order_count_for_customer / days_since_last_order for the given
-# customers over their whole history, and write back only the rows whose values changed.
-_RECOMPUTE_CONTEXT = f"""
-INSERT INTO klaviyo_orders ({_ORDER_COLUMNS})
-SELECT klaviyo_public_id, order_id, customer_id, customer_email, order_value, order_date,
-       order_timestamp, item_count, product_count, new_first, new_count, new_days, channel,
-       device_type, shipping_city, shipping_state, shipping_country, shipping_zip,
-       discount_amount, discount_code, discount_type, customer_tags, customer_total_spent,
-       customer_order_count, utm_source, utm_medium, utm_campaign, synced_at,
-       {{version:DateTime}}
-FROM (
-    SELECT *,
-           toUInt8(seq = 1) AS new_first,
-           toUInt32(seq) AS new_count,
-           toInt32(if(seq = 1, 0, dateDiff('day', prev_date, order_date))) AS new_days
-    FROM (
-        SELECT *,
-               row_number() OVER w AS seq,
-               lagInFrame(order_date) OVER w AS prev_date
-        FROM klaviyo_orders AS o FINAL
-        WHERE o.klaviyo_public_id = {{kid:String}}
-          AND o.customer_id IN (SELECT arrayJoin({{customers:Array(String)}}))
-        WINDOW w AS (PARTITION BY customer_id ORDER BY order_timestamp, order_id
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-    )
-)
-WHERE new_first != is_first_order OR new_count != order_count_for_customer
-   OR new_days != days_since_last_order
-"""
+#: Pending orders per bucket of the customer-context recompute (bounds its working set).
+CONTEXT_BUCKET_ORDERS = 250_000
 
 
 def _version(last: datetime | None) -> datetime:
@@ -97,6 +61,38 @@ class EventSyncOutcome:
     rows_written: int = 0
     events_read: int = 0
     watermark: datetime | None = None
+
+
+def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], datetime]) -> int:
+    """Derive the customer-context fields of every customer of ``kid`` with a pending order.
+
+    Runs over the whole history of those customers (not just one run's rows), in hash buckets of
+    about :data:`CONTEXT_BUCKET_ORDERS` pending orders so memory stays bounded. Only rows whose
+    values change are re-written, so a re-run that changes nothing writes nothing here.
+
+    Args:
+        warehouse: the warehouse.
+        kid: the Klaviyo public id of the store.
+        version: gives the RMT version of each write (newer than the rows it replaces).
+
+    Returns:
+        How many orders were pending.
+    """
+    pending = int(
+        warehouse.scalar(
+            "SELECT count() FROM klaviyo_orders "
+            "WHERE klaviyo_public_id = {kid:String} AND order_count_for_customer = 0",
+            {"kid": kid},
+        )
+        or 0
+    )
+    buckets = -(-pending // CONTEXT_BUCKET_ORDERS)
+    for bucket in range(buckets):
+        warehouse.command(
+            load_sql("recompute_context.sql"),
+            {"kid": kid, "buckets": buckets, "bucket": bucket, "version": version()},
+        )
+    return pending
 
 
 class EventSync(ScopedSync):
@@ -142,9 +138,11 @@ class EventSync(ScopedSync):
     ) -> EventSyncOutcome:
         """Orders and line items from Placed Order events in ``[since, until)``.
 
-        Events stream oldest first; every ``batch_rows`` orders are inserted, the customer
-        context of the customers they touch is recomputed, and only then is ``checkpoint``
-        called with the newest event time written.
+        Pages stream oldest first as raw bytes into the store's staging table; every
+        ``batch_rows`` events ClickHouse parses them into line items and then orders (an order
+        row is the marker that its items are complete), and only then is ``checkpoint`` called
+        with the newest event time written. At the end the customer-context fields of every
+        customer with a pending order are derived from the whole history.
 
         Args:
             metric: the chosen Placed Order metric.
@@ -156,95 +154,38 @@ class EventSync(ScopedSync):
             What was written.
         """
         out = EventSyncOutcome()
-        synced_at = datetime.now(UTC)
-        orders: dict[str, tuple[OrderRow, list[LineItemRow]]] = {}
-        customers: set[str] = set()
-
-        def commit() -> None:
-            out.rows_written += self._flush_orders(orders, customers, synced_at)
-            self.recompute_context(customers)
-            release_memory(self.warehouse)
-            if out.watermark is not None:
-                checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
-
+        synced_at = datetime.now(UTC).replace(microsecond=0)
         pages = prefetch(
-            self.client.iter_event_pages(metric.id, since, until, page_size=self.page_size)
+            self.client.iter_raw_event_pages(metric.id, since, until, page_size=self.page_size)
         )
-        with relaxed_gc(), closing(pages):
-            self._read_orders(pages, orders, out, commit)
+        with PageStage(self.warehouse, self.kid) as stage, closing(pages):
+
+            def commit() -> None:
+                params = {
+                    "kid": self.kid,
+                    "tz": self.tz.key,
+                    "synced_at": synced_at,
+                    "version": self._next_version(),
+                }
+                out.rows_written += stage.load(_ORDER_LOADERS, params, count="orders_in_pages.sql")
+                self._after_batch()
+                release_memory(self.warehouse)
+                if out.watermark is not None:
+                    checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
+
+            for page in pages:
+                stage.add(page.body, page.events)
+                if page.newest is not None and (
+                    out.watermark is None or page.newest > out.watermark
+                ):
+                    out.watermark = page.newest
+                out.events_read += page.events
+                self.progress.advance("orders", page.events)
+                if stage.buffered_events >= self.batch_rows:
+                    commit()
             commit()
+        recompute_context(self.warehouse, self.kid, self._next_version)
         return out
-
-    def _read_orders(
-        self,
-        pages: Iterator[EventPage],
-        orders: dict[str, tuple[OrderRow, list[LineItemRow]]],
-        out: EventSyncOutcome,
-        commit: Callable[[], None],
-    ) -> None:
-        for page in pages:
-            for event in page.events:
-                mapped = order_from_event(event, page.profiles.get(event.profile_id or ""), self.tz)
-                if mapped is not None:
-                    # Duplicates across pages collapse here (and in RMT if they straddle).
-                    orders[mapped[0].order_id] = mapped
-            if page.events:
-                newest = max(e.datetime for e in page.events)
-                if out.watermark is None or newest > out.watermark:
-                    out.watermark = newest
-            out.events_read += len(page.events)
-            self.progress.advance("orders", len(page.events))
-            if len(orders) >= self.batch_rows:
-                commit()
-
-    def _flush_orders(
-        self,
-        orders: dict[str, tuple[OrderRow, list[LineItemRow]]],
-        customers: set[str],
-        synced_at: datetime,
-    ) -> int:
-        if not orders:
-            return 0
-        rows = [o for o, _ in orders.values()]
-        items = [li for _, lis in orders.values() for li in lis]
-        version = self._next_version()
-        items_data = line_items_table(self.kid, items, synced_at, version)
-        orders_data = orders_table(self.kid, rows, [(1, 1, 0)] * len(rows), synced_at, version)
-        customers.update(r.customer_id for r in rows)
-        # The Python row objects are not needed once the Arrow tables exist: free them before
-        # the inserts allocate (lowers the in-batch peak). A failed insert fails the data type,
-        # so the buffer is never re-used.
-        orders.clear()
-        del rows, items
-        # Line items first: an order row is the marker that its items are complete.
-        written = insert(self.warehouse, Table.KLAVIYO_ORDER_LINE_ITEMS, items_data)
-        del items_data
-        written += insert(self.warehouse, Table.KLAVIYO_ORDERS, orders_data)
-        del orders_data
-        self._after_batch()
-        return written
-
-    def recompute_context(self, customers: set[str]) -> int:
-        """Re-derive the customer-context fields of ``customers`` from their whole history.
-
-        Only rows whose values change are re-written (with a newer version), so a re-run that
-        changes nothing writes nothing here.
-
-        Args:
-            customers: customer ids whose orders were written; cleared afterwards.
-
-        Returns:
-            How many customers were recomputed.
-        """
-        ids = sorted(customers)
-        step = 50_000
-        for i in range(0, len(ids), step):
-            self.warehouse.command(
-                _RECOMPUTE_CONTEXT,
-                {"kid": self.kid, "customers": ids[i : i + step], "version": self._next_version()},
-            )
-        customers.clear()
-        return len(ids)
 
     # -- refunds -------------------------------------------------------------------------
     def sync_refunds(

@@ -13,7 +13,7 @@ from datetime import datetime
 import numpy as np
 import pyarrow as pa
 
-from klaviyo_analytics.sync.transform import LineItemRow, OrderRow, RefundRow, days_since_epoch
+from klaviyo_analytics.sync.transform import RefundRow
 from klaviyo_analytics.warehouse import Table, Warehouse
 
 MONEY = pa.decimal128(10, 2)
@@ -42,88 +42,6 @@ def seconds_const(when: datetime, n: int) -> pa.Array:
 
 def _const(value: str, n: int) -> pa.Array:
     return pa.array([value] * n, _STR)
-
-
-def orders_table(
-    kid: str,
-    rows: Sequence[OrderRow],
-    context: Sequence[tuple[int, int, int]],
-    synced_at: datetime,
-    version: datetime,
-) -> pa.Table:
-    """Arrow table of ``klaviyo_orders`` rows.
-
-    Args:
-        kid: the Klaviyo public id.
-        rows: the orders.
-        context: (is_first_order, order_count_for_customer, days_since_last_order) per row.
-        synced_at: when the sync read them.
-        version: the ``inserted_at`` version of this write.
-    """
-    n = len(rows)
-    return pa.table(
-        {
-            "klaviyo_public_id": _const(kid, n),
-            "order_id": pa.array([r.order_id for r in rows], _STR),
-            "customer_id": pa.array([r.customer_id for r in rows], _STR),
-            "customer_email": pa.array([r.customer_email for r in rows], _STR),
-            "order_value": money([r.order_value_cents for r in rows]),
-            "order_date": pa.array([days_since_epoch(r.order_date) for r in rows], pa.int32()).cast(
-                pa.date32()
-            ),
-            "order_timestamp": millis([r.order_ms for r in rows]),
-            "item_count": pa.array([r.item_count for r in rows], pa.uint32()),
-            "product_count": pa.array([r.product_count for r in rows], pa.uint32()),
-            "is_first_order": pa.array([c[0] for c in context], pa.uint8()),
-            "order_count_for_customer": pa.array([c[1] for c in context], pa.uint32()),
-            "days_since_last_order": pa.array([c[2] for c in context], pa.int32()),
-            "channel": pa.array([r.channel for r in rows], _STR),
-            "device_type": pa.array([r.device_type for r in rows], _STR),
-            "shipping_city": pa.array([r.shipping_city for r in rows], _STR),
-            "shipping_state": pa.array([r.shipping_state for r in rows], _STR),
-            "shipping_country": pa.array([r.shipping_country for r in rows], _STR),
-            "shipping_zip": pa.array([r.shipping_zip for r in rows], _STR),
-            "discount_amount": money([r.discount_cents for r in rows]),
-            "discount_code": pa.array([r.discount_code for r in rows], _STR),
-            "discount_type": pa.array([r.discount_type for r in rows], _STR),
-            "customer_tags": pa.array([r.customer_tags for r in rows], _STRS),
-            "customer_total_spent": money([r.customer_total_spent_cents for r in rows]),
-            "customer_order_count": pa.array([r.customer_order_count for r in rows], pa.uint32()),
-            "utm_source": pa.array([r.utm_source for r in rows], _STR),
-            "utm_medium": pa.array([r.utm_medium for r in rows], _STR),
-            "utm_campaign": pa.array([r.utm_campaign for r in rows], _STR),
-            "synced_at": seconds_const(synced_at, n),
-            "inserted_at": seconds_const(version, n),
-        }
-    )
-
-
-def line_items_table(
-    kid: str, rows: Sequence[LineItemRow], synced_at: datetime, version: datetime
-) -> pa.Table:
-    """Arrow table of ``klaviyo_order_line_items`` rows."""
-    n = len(rows)
-    return pa.table(
-        {
-            "klaviyo_public_id": _const(kid, n),
-            "order_id": pa.array([r.order_id for r in rows], _STR),
-            "line_item_id": pa.array([r.line_item_id for r in rows], _STR),
-            "product_id": pa.array([r.product_id for r in rows], _STR),
-            "variant_id": pa.array([r.variant_id for r in rows], _STR),
-            "product_name": pa.array([r.product_name for r in rows], _STR),
-            "product_brand": pa.array([r.product_brand for r in rows], _STR),
-            "sku": pa.array([r.sku for r in rows], _STR),
-            "collections": pa.array([r.collections for r in rows], _STRS),
-            "product_type": pa.array([r.product_type for r in rows], _STR),
-            "quantity": pa.array([r.quantity for r in rows], pa.uint32()),
-            "unit_price": money([r.unit_price_cents for r in rows]),
-            "line_total": money([r.line_total_cents for r in rows]),
-            "discount_amount": money([r.discount_cents for r in rows]),
-            "discount_per_item": money([r.discount_per_item_cents for r in rows]),
-            "synced_at": seconds_const(synced_at, n),
-            "inserted_at": seconds_const(version, n),
-        }
-    )
 
 
 def refunds_table(

@@ -300,6 +300,16 @@ class Warehouse:
         self._run(lambda: client.insert_arrow(table, data))
         return int(data.num_rows)
 
+    def insert_raw(self, table: str, columns: Sequence[str], data: bytes, fmt: str) -> None:
+        """Insert bytes already encoded in ClickHouse format ``fmt`` (e.g. ``RowBinary``).
+
+        ``table`` is used as an identifier as is: pass only names the code made, never input.
+        """
+        if not data:
+            return
+        client = self._client()
+        self._run(lambda: client.raw_insert(table, list(columns), data, fmt=fmt))
+
     @contextmanager
     def stream_rows(
         self, sql: str, parameters: Mapping[str, Any] | None = None

@@ -1,0 +1,56 @@
+-- klaviyo_order_line_items from raw Placed Order pages ({pages:Identifier}: one row per page,
+-- the JSON:API document as Klaviyo sent it). ClickHouse parses the JSON; nothing of it becomes a
+-- Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
+-- Money is read as text and rounded half away from zero to cents (`cents`); a value that is
+-- present but not a number fails the statement (never a silent 0).
+INSERT INTO klaviyo_order_line_items (
+    klaviyo_public_id, order_id, line_item_id, product_id, variant_id, product_name,
+    product_brand, sku, collections, product_type, quantity, unit_price, line_total,
+    discount_amount, discount_per_item, synced_at, inserted_at
+)
+-- include: functions.sql
+SELECT
+    {kid:String},
+    order_id,
+    li.id,
+    if(li.product_id != '', li.product_id, li.product.id),
+    li.variant_id,
+    multiIf(li.title != '', li.title, li.product.title != '', li.product.title, li.name),
+    if(li.vendor != '', li.vendor, li.product.vendor),
+    li.sku,
+    li.product.collections,
+    li.product.product_type,
+    toUInt32(count_of(li.quantity)) AS quantity,
+    toDecimal64(money(li.price), 2) AS unit_price,
+    toDecimal64(if(li.line_price != '', money(li.line_price), money(li.price) * quantity), 2),
+    toDecimal64(money(li.total_discount), 2),
+    -- total_discount / quantity, rounded half-up in whole cents (0 for a zero quantity)
+    toDecimal64(toDecimal64(if(quantity = 0, 0,
+                               sign(cents(li.total_discount))
+                               * intDiv(2 * abs(cents(li.total_discount)) + quantity,
+                                        2 * quantity)), 2) / 100, 2),
+    {synced_at:DateTime},
+    {version:DateTime}
+FROM (
+    SELECT
+        if(ev.attributes.event_properties.`$event_id` != '',
+           ev.attributes.event_properties.`$event_id`,
+           ev.attributes.event_properties.`$extra`.id) AS order_id,
+        ev.attributes.event_properties.`$extra`.line_items AS line_items
+    FROM (
+        SELECT JSONExtract(body, 'data', 'Array(Tuple(attributes Tuple(event_properties Tuple(
+            `$event_id` String,
+            `$extra` Tuple(
+                id String,
+                line_items Array(Tuple(
+                    id String, product_id String, variant_id String, title String, name String,
+                    sku String, vendor String, quantity String, price String,
+                    total_discount String, line_price String,
+                    product Tuple(id String, title String, vendor String, product_type String,
+                                  collections Array(String)))))))))') AS events
+        FROM {pages:Identifier}
+    )
+    ARRAY JOIN events AS ev
+    WHERE order_id != ''
+)
+ARRAY JOIN line_items AS li

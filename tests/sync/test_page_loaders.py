@@ -17,7 +17,7 @@ import simdjson
 
 from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
 from klaviyo_analytics.klaviyo.models import RawEventPage
-from klaviyo_analytics.sync.events import recompute_context
+from klaviyo_analytics.sync.events import _order_rows, recompute_context
 from klaviyo_analytics.sync.pages import PageStage
 from klaviyo_analytics.warehouse import Warehouse
 
@@ -54,15 +54,10 @@ def _page(*events: dict[str, Any], emails: dict[str, str] | None = None) -> byte
 
 
 def _load(wh: Warehouse, *pages: bytes, tz: str = "America/New_York") -> int:
-    with PageStage(wh, KID) as stage:
+    with PageStage(wh, KID, "orders") as stage:
         for body in pages:
-            scanned = RawEventPage.scan(body, simdjson.Parser())
-            stage.add(scanned.body, scanned.events)
-        return stage.load(
-            LOADERS,
-            {"kid": KID, "tz": tz, "synced_at": NOW, "version": NOW},
-            count="orders_in_pages.sql",
-        )
+            stage.add(RawEventPage.scan(body, simdjson.Parser(), _order_rows))
+        return stage.load(LOADERS, {"kid": KID, "tz": tz, "synced_at": NOW, "version": NOW})
 
 
 def _order(wh: Warehouse, order_id: str) -> dict[str, Any]:
@@ -255,8 +250,9 @@ def test_an_event_without_an_order_id_writes_nothing(warehouse: Warehouse) -> No
 
 def test_duplicates_across_pages_collapse(warehouse: Warehouse) -> None:
     page = _page(_event(SHOPIFY_ORDER))
-    assert _load(warehouse, page, page) == 2
-    assert warehouse.scalar("SELECT count() FROM klaviyo_orders") == 1
+    assert _load(warehouse, page, page) == 4  # both copies are written ...
+    assert warehouse.scalar("SELECT count() FROM klaviyo_orders") == 1  # ... FINAL shows one
+    assert warehouse.scalar("SELECT count() FROM klaviyo_order_line_items") == 1
 
 
 def test_malformed_pages_are_refused_before_staging() -> None:
@@ -264,6 +260,8 @@ def test_malformed_pages_are_refused_before_staging() -> None:
     for bad in (body[:-10], b"<html>", b'{"links": {}}', b"[]"):
         with pytest.raises(ValueError):
             RawEventPage.scan(bad, simdjson.Parser())
+    empty = RawEventPage.scan(b'{"data": [], "links": {"next": null}}', simdjson.Parser())
+    assert (empty.events, empty.rows, empty.newest, empty.next_url) == (0, 0, None, None)
     page = RawEventPage.scan(body, simdjson.Parser())
     assert (page.events, page.next_url) == (1, None)
     assert page.newest == datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
@@ -298,3 +296,78 @@ def test_context_is_derived_from_the_whole_history_out_of_order(warehouse: Wareh
     assert recompute() == 2  # the two new orders were pending
     assert _context(warehouse) == [("1", 1, 1, 0), ("2", 0, 2, 3), ("3", 0, 3, 6)]
     assert recompute() == 0  # nothing pending: nothing re-written
+
+
+def test_refunds_and_cancellations(warehouse: Warehouse) -> None:
+    refund = {
+        "$value": 19.99,
+        "$event_id": "5012",
+        "Reason": "damaged",
+        "$currency_code": "EUR",
+        "$extra": {
+            "processed_at": "2026-02-27T10:00:00+00:00",
+            "refund": {"refund_line_items": [{"line_item_id": 1, "quantity": 1, "product_id": 10}]},
+        },
+    }
+    cancel = {"$value": "35.98", "$event_id": "5013", "Reason": "customer",
+              "$extra": {"id": 5013, "email": "x@y.z", "refund": {"refund_line_items": []}}}  # fmt: skip
+    params = {"kid": KID, "store": "store_1", "synced_at": NOW, "version": NOW}
+    with PageStage(warehouse, KID, "refunds") as stage:
+        stage.add(RawEventPage.scan(_page(_event(refund, event_id="r1")), simdjson.Parser()))
+        assert (
+            stage.load(
+                ["refunds_from_pages.sql"],
+                {**params, "event_type": "refund", "metric_name": "Refunded Order"},
+            )
+            == 1
+        )
+        stage.add(
+            RawEventPage.scan(
+                _page(_event(cancel, event_id="c1", profile=""), emails={}), simdjson.Parser()
+            )
+        )
+        stage.load(
+            ["refunds_from_pages.sql"],
+            {**params, "event_type": "cancelled", "metric_name": "Cancelled Order"},
+        )
+    rows = {
+        r["event_id"]: r
+        for r in warehouse.dicts(
+            "SELECT * FROM refund_cancelled_orders WHERE klaviyo_public_id = {k:String}", {"k": KID}
+        )
+    }
+    r = rows["r1"]
+    assert (r["event_type"], r["original_order_id"], r["refund_reason"]) == (
+        "refund",
+        "5012",
+        "damaged",
+    )
+    assert r["refund_amount"] == Decimal("19.99") and r["refund_currency"] == "EUR"
+    assert (r["line_items_affected"], r["products_affected"], r["quantities_refunded"]) == (
+        ["1"],
+        ["10"],
+        [1],
+    )
+    assert r["original_order_timestamp"].replace(tzinfo=UTC) == datetime(
+        2026, 2, 27, 10, tzinfo=UTC
+    )
+    assert r["event_timestamp"].replace(tzinfo=UTC) == datetime(2026, 3, 1, 3, 30, tzinfo=UTC)
+    assert (r["customer_id"], r["customer_email"], r["profile_id"]) == ("P1", "a@b.c", "P1")
+    assert (r["metric_id"], r["metric_name"], r["store_public_ids"]) == (
+        "M1",
+        "Refunded Order",
+        ["store_1"],
+    )
+    assert orjson.loads(r["event_properties"]) == refund and r["profile_properties"] == "{}"
+    c = rows["c1"]
+    assert (c["event_type"], c["original_order_id"], c["refund_amount"]) == (
+        "cancelled",
+        "5013",
+        Decimal("35.98"),
+    )
+    assert (c["customer_id"], c["customer_email"], c["refund_currency"]) == (
+        "x@y.z",
+        "x@y.z",
+        "USD",
+    )
+    assert c["line_items_affected"] == [] and c["original_order_timestamp"].year == 1970

@@ -27,8 +27,11 @@ REFERENCE = re.compile(
     re.IGNORECASE,
 )
 PLACEHOLDER = re.compile(
-    r"(?<!DELETE )\b(?:FROM|JOIN)\s+(?P<table>\{expr\}|\{\w+:Identifier\})" + _ALIAS
+    r"(?<!DELETE )\b(?:FROM|JOIN)\s+(?P<table>\{expr\}|\{(?!pages:)\w+:Identifier\})" + _ALIAS
 )
+# `{pages:Identifier}` is the one exception: the sync's page-staging table (sync/pages.py,
+# `sync_pages_<hash>_<type>`, ENGINE = Memory, which has no FINAL), never one of the 12 tables;
+# test_stage_placeholder_is_only_the_staging_table keeps it that way.
 
 
 def _strip_sql_comments(sql: str) -> str:
@@ -80,6 +83,15 @@ def test_scanner_catches_missing_final() -> None:
     assert reads_without_final("SELECT 1 FROM {t:Identifier} FINAL") == []
     assert reads_without_final("ORDER BY d WITH FILL FROM {date_from:Date} TO {d:Date}") == []
     assert reads_without_final("select * from klaviyo_orders") == ["from klaviyo_orders"]
+
+
+def test_stage_placeholder_is_only_the_staging_table() -> None:
+    from klaviyo_analytics.sync.pages import PageStage
+
+    users = [where for where, sql in _sql_sources() if "{pages:Identifier}" in sql]
+    assert users and all(where.startswith("sync/sql/") for where in users), users
+    stage = PageStage(None, "K", "orders")  # type: ignore[arg-type]  # name only, no I/O
+    assert stage.table.startswith("sync_pages_") and stage.table not in {t.value for t in Table}
 
 
 def test_package_sql_reads_all_use_final() -> None:

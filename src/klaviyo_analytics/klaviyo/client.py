@@ -32,12 +32,9 @@ from klaviyo_analytics.klaviyo.models import (
     Account,
     Campaign,
     CampaignMessage,
-    Event,
-    EventPage,
     Metric,
     NamedEntity,
     Page,
-    Profile,
     RawEventPage,
     ReportRow,
     Resource,
@@ -346,48 +343,26 @@ class KlaviyoClient:
             params["fields[profile]"] = "email"
         return params
 
-    def iter_event_pages(
+    def iter_raw_event_pages(
         self,
         metric_id: str,
         since: datetime,
         until: datetime,
         *,
         page_size: int = 1000,
-        include_profile: bool = True,
-    ) -> Iterator[EventPage]:
-        """Events of one metric with ``since <= datetime < until``, oldest first, page by page.
-
-        Args:
-            metric_id: the metric.
-            since: inclusive lower bound.
-            until: exclusive upper bound.
-            page_size: 1-1000.
-            include_profile: include the profiles (email) of the events.
-
-        Yields:
-            Pages of parsed events with their included profiles.
-        """
-        params = self._event_params(metric_id, since, until, page_size, include_profile)
-        for page in self.paginate("/api/events", params):
-            profiles = {
-                rid: Profile.from_resource(res)
-                for (rtype, rid), res in page.included.items()
-                if rtype == "profile"
-            }
-            yield EventPage([Event.from_resource(r) for r in page.data], profiles)
-
-    def iter_raw_event_pages(
-        self, metric_id: str, since: datetime, until: datetime, *, page_size: int = 1000
+        rows: Callable[[simdjson.Object], int] | None = None,
     ) -> Iterator[RawEventPage]:
-        """Like :meth:`iter_event_pages` (profiles included), but each page stays raw bytes.
+        """Events of one metric with ``since <= datetime < until``, oldest first, page by page,
+        with their profiles (``include=profile``), each page kept as the bytes Klaviyo sent.
 
         Each page is validated and its cursor and event times read with simdjson; the events
         are never turned into Python objects (the warehouse parses them, ``sync/pages.py``).
+        ``rows`` counts the warehouse rows of one event (see :meth:`RawEventPage.scan`).
         """
         parser = simdjson.Parser()
 
         def scan(content: bytes) -> RawEventPage:
-            return RawEventPage.scan(content, parser)
+            return RawEventPage.scan(content, parser, rows)
 
         url: str | None = "/api/events"
         params: Mapping[str, str] | None = self._event_params(metric_id, since, until, page_size)

@@ -9,7 +9,7 @@ wrong.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -159,92 +159,30 @@ class Metric:
 
 
 @dataclass(frozen=True, slots=True)
-class Profile:
-    """The profile fields the sync stores (from ``included``)."""
-
-    id: str
-    email: str
-    properties: Mapping[str, Any]
-
-    @classmethod
-    def from_resource(cls, res: Resource) -> Profile:
-        """Build from a ``profile`` resource."""
-        attrs = res.attributes
-        props = attrs.get("properties")
-        return cls(res.id, str(attrs.get("email") or ""), props if isinstance(props, dict) else {})
-
-
-@dataclass(frozen=True, slots=True)
-class Event:
-    """An event with its metric and profile ids.
-
-    Attributes:
-        id: Klaviyo's event id (stable, unique).
-        timestamp: epoch seconds (float for sub-second precision when ``datetime`` has it).
-        datetime: the event time (aware, UTC offset as Klaviyo sent it).
-        properties: ``event_properties``.
-        metric_id: the metric's id, when filled.
-        profile_id: the profile's id, when filled.
-    """
-
-    id: str
-    timestamp: float
-    datetime: datetime
-    properties: Mapping[str, Any]
-    metric_id: str | None
-    profile_id: str | None
-
-    @classmethod
-    def from_resource(cls, res: Resource) -> Event:
-        """Build from an ``event`` resource.
-
-        Raises:
-            BadResponseError: the event has neither a usable ``datetime`` nor a ``timestamp``.
-        """
-        attrs = res.attributes
-        when = parse_datetime(attrs.get("datetime"))
-        if when is None:
-            ts = attrs.get("timestamp")
-            if not isinstance(ts, int | float):
-                raise BadResponseError("GET", "/api/events", 200, 1, f"event {res.id} has no time")
-            when = datetime.fromtimestamp(float(ts), UTC)
-        props = attrs.get("event_properties")
-        return cls(
-            res.id,
-            when.timestamp(),
-            when,
-            props if isinstance(props, dict) else {},
-            res.related_id("metric"),
-            res.related_id("profile"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class EventPage:
-    """A page of events with the profiles it included."""
-
-    events: list[Event]
-    profiles: dict[str, Profile]
-
-
-@dataclass(frozen=True, slots=True)
 class RawEventPage:
     """A page of events kept as the bytes Klaviyo sent (ClickHouse parses them, not Python).
 
     Attributes:
         body: the JSON:API document, validated.
         events: how many events ``data`` holds.
+        rows: the sum of the caller's per-event row count (see :meth:`scan`).
         newest: the latest event time on the page (None for an empty page).
         next_url: the next page's URL, or None on the last page.
     """
 
     body: bytes
     events: int
+    rows: int
     newest: datetime | None
     next_url: str | None
 
     @classmethod
-    def scan(cls, body: bytes, parser: simdjson.Parser) -> RawEventPage:
+    def scan(
+        cls,
+        body: bytes,
+        parser: simdjson.Parser,
+        rows: Callable[[simdjson.Object], int] | None = None,
+    ) -> RawEventPage:
         """Validate a page and read what the sync needs from it, without building its objects.
 
         simdjson checks the whole document (a truncated or malformed page raises) and hands out
@@ -253,6 +191,7 @@ class RawEventPage:
         Args:
             body: the response body.
             parser: a simdjson parser (reused across pages of one thread; not thread-safe).
+            rows: how many warehouse rows one event makes (summed into ``rows``); 1 if None.
 
         Raises:
             ValueError: the body is not JSON, not a collection document with ``data[]``, or an
@@ -265,10 +204,15 @@ class RawEventPage:
         if not isinstance(data, simdjson.Array):
             raise ValueError("collection document without data[]")
         newest: datetime | None = None
+        total = 0
+        event = attrs = None
         for event in data:
-            attrs = event.get("attributes") if isinstance(event, simdjson.Object) else None
+            if not isinstance(event, simdjson.Object):
+                raise ValueError("an event is not an object")
+            attrs = event.get("attributes")
             if not isinstance(attrs, simdjson.Object):
                 raise ValueError("event without attributes")
+            total += rows(event) if rows is not None else 1
             when = parse_datetime(attrs.get("datetime"))
             if when is None:
                 ts = attrs.get("timestamp")
@@ -280,8 +224,8 @@ class RawEventPage:
         links = doc.get("links")
         nxt = links.get("next") if isinstance(links, simdjson.Object) else None
         count = len(data)
-        del data, doc  # simdjson proxies must not outlive the next parse
-        return cls(body, count, newest, nxt if isinstance(nxt, str) and nxt else None)
+        del data, doc, event, attrs  # simdjson proxies must not outlive the next parse
+        return cls(body, count, total, newest, nxt if isinstance(nxt, str) and nxt else None)
 
 
 @dataclass(frozen=True, slots=True)

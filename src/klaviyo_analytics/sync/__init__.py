@@ -2,8 +2,9 @@
 
 Stages: :mod:`~klaviyo_analytics.sync.runner` (orchestration and state),
 :mod:`~klaviyo_analytics.sync.events` and :mod:`~klaviyo_analytics.sync.reports` (fetch and
-load per data type), :mod:`~klaviyo_analytics.sync.transform` (pure mapping) and
-:mod:`~klaviyo_analytics.sync.load` (Arrow inserts).
+load per data type), :mod:`~klaviyo_analytics.sync.pages` (raw event pages parsed by ClickHouse
+with the statements in ``sync/sql``), :mod:`~klaviyo_analytics.sync.pipeline` (fetch-ahead and
+memory release) and :mod:`~klaviyo_analytics.sync.transform` (account-local days).
 """
 
 from klaviyo_analytics.sync.progress import LogProgress, NullProgress, Progress, RichProgress

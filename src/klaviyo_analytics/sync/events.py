@@ -12,20 +12,19 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-import orjson
+import simdjson
 
-from klaviyo_analytics.klaviyo.models import EventPage, Metric
-from klaviyo_analytics.sync.load import insert, refunds_table
+from klaviyo_analytics.klaviyo.models import Metric, RawEventPage
 from klaviyo_analytics.sync.pages import PageStage, load_sql
-from klaviyo_analytics.sync.pipeline import prefetch, relaxed_gc, release_memory
+from klaviyo_analytics.sync.pipeline import prefetch, release_memory
 from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
-from klaviyo_analytics.sync.transform import RefundRow, refund_from_event
-from klaviyo_analytics.warehouse import Table, Warehouse
+from klaviyo_analytics.warehouse import Warehouse
 
 #: Test hook: SIGKILL this process after this many inserted batches (crash-safety tests only).
 KILL_AFTER_BATCHES_ENV = "KLAVIYO_ANALYTICS_TEST_KILL_AFTER_BATCHES"
@@ -33,9 +32,16 @@ KILL_AFTER_BATCHES_ENV = "KLAVIYO_ANALYTICS_TEST_KILL_AFTER_BATCHES"
 #: Statements that load a batch of Placed Order pages, in order: line items first, so an order
 #: row is the marker that its items are complete.
 _ORDER_LOADERS = ["line_items_from_pages.sql", "orders_from_pages.sql"]
+_REFUND_LOADERS = ["refunds_from_pages.sql"]
+
+_RowCounter = Callable[[simdjson.Object], int]
 
 #: Pending orders per bucket of the customer-context recompute (bounds its working set).
 CONTEXT_BUCKET_ORDERS = 250_000
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _version(last: datetime | None) -> datetime:
@@ -63,6 +69,25 @@ class EventSyncOutcome:
     watermark: datetime | None = None
 
 
+def _order_rows(event: simdjson.Object) -> int:
+    """Rows a Placed Order event makes: its order and its line items (0 without an order id,
+    as ``orders_from_pages.sql`` skips it)."""
+    attrs = event.get("attributes")
+    props = attrs.get("event_properties") if isinstance(attrs, simdjson.Object) else None
+    if not isinstance(props, simdjson.Object):
+        return 0
+    extra = props.get("$extra")
+    if not isinstance(extra, simdjson.Object):
+        extra = None
+    order_id = props.get("$event_id")
+    if order_id is None or order_id == "":
+        order_id = extra.get("id") if extra is not None else None
+    if order_id is None or order_id == "":
+        return 0
+    items = extra.get("line_items") if extra is not None else None
+    return 1 + (len(items) if isinstance(items, simdjson.Array) else 0)
+
+
 def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], datetime]) -> int:
     """Derive the customer-context fields of every customer of ``kid`` with a pending order.
 
@@ -80,7 +105,7 @@ def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], date
     """
     pending = int(
         warehouse.scalar(
-            "SELECT count() FROM klaviyo_orders "
+            "SELECT count() FROM klaviyo_orders FINAL "
             "WHERE klaviyo_public_id = {kid:String} AND order_count_for_customer = 0",
             {"kid": kid},
         )
@@ -128,6 +153,46 @@ class EventSync(ScopedSync):
         if self._kill_after is not None and self._batches >= self._kill_after:
             os.kill(os.getpid(), signal.SIGKILL)
 
+    # -- pages -------------------------------------------------------------------------
+    def _load_pages(
+        self,
+        stage: PageStage,
+        pages: Iterator[RawEventPage],
+        statements: list[str],
+        params: dict[str, Any],
+        out: EventSyncOutcome,
+        progress: str,
+        commit: Callable[[], None],
+    ) -> None:
+        """Stage ``pages`` and load them with ``statements`` every ``batch_rows`` events."""
+
+        def load() -> None:
+            out.rows_written += stage.load(statements, {**params, "version": self._next_version()})
+            self._after_batch()
+            release_memory(self.warehouse)
+            commit()
+
+        for page in pages:
+            stage.add(page)
+            if page.newest and (out.watermark is None or page.newest > out.watermark):
+                out.watermark = page.newest
+            out.events_read += page.events
+            self.progress.advance(progress, page.events)
+            if stage.buffered_events >= self.batch_rows:
+                load()
+        load()
+
+    def _pages(
+        self, metric: Metric, since: datetime, until: datetime, rows: _RowCounter | None = None
+    ) -> Generator[RawEventPage, None, None]:
+        # A whole batch is fetched ahead: Klaviyo keeps serving while ClickHouse loads a batch.
+        return prefetch(
+            self.client.iter_raw_event_pages(
+                metric.id, since, until, page_size=self.page_size, rows=rows
+            ),
+            depth=max(1, -(-self.batch_rows // self.page_size)),
+        )
+
     # -- orders --------------------------------------------------------------------------
     def sync_orders(
         self,
@@ -154,36 +219,15 @@ class EventSync(ScopedSync):
             What was written.
         """
         out = EventSyncOutcome()
-        synced_at = datetime.now(UTC).replace(microsecond=0)
-        pages = prefetch(
-            self.client.iter_raw_event_pages(metric.id, since, until, page_size=self.page_size)
-        )
-        with PageStage(self.warehouse, self.kid) as stage, closing(pages):
+        params = {"kid": self.kid, "tz": self.tz.key, "synced_at": _now()}
 
-            def commit() -> None:
-                params = {
-                    "kid": self.kid,
-                    "tz": self.tz.key,
-                    "synced_at": synced_at,
-                    "version": self._next_version(),
-                }
-                out.rows_written += stage.load(_ORDER_LOADERS, params, count="orders_in_pages.sql")
-                self._after_batch()
-                release_memory(self.warehouse)
-                if out.watermark is not None:
-                    checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
+        def commit() -> None:
+            if out.watermark is not None:
+                checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
 
-            for page in pages:
-                stage.add(page.body, page.events)
-                if page.newest is not None and (
-                    out.watermark is None or page.newest > out.watermark
-                ):
-                    out.watermark = page.newest
-                out.events_read += page.events
-                self.progress.advance("orders", page.events)
-                if stage.buffered_events >= self.batch_rows:
-                    commit()
-            commit()
+        pages = self._pages(metric, since, until, _order_rows)
+        with PageStage(self.warehouse, self.kid, "orders") as stage, closing(pages):
+            self._load_pages(stage, pages, _ORDER_LOADERS, params, out, "orders", commit)
         recompute_context(self.warehouse, self.kid, self._next_version)
         return out
 
@@ -197,6 +241,10 @@ class EventSync(ScopedSync):
     ) -> EventSyncOutcome:
         """Refunded Order and Cancelled Order events in ``[since, until)``.
 
+        Each metric's pages are staged and parsed by ClickHouse like orders
+        (``refunds_from_pages.sql``); the watermark moves once every metric is written, since
+        the metrics are read one after the other over the same window.
+
         Args:
             metrics: (metric, event_type) pairs, event_type ``refund`` or ``cancelled``.
             since: start (inclusive).
@@ -207,61 +255,21 @@ class EventSync(ScopedSync):
             What was written.
         """
         out = EventSyncOutcome()
-        synced_at = datetime.now(UTC)
-        for metric, event_type in metrics:
-            buffer: dict[str, RefundRow] = {}
-            pages = prefetch(
-                self.client.iter_event_pages(metric.id, since, until, page_size=self.page_size)
-            )
-            with relaxed_gc(), closing(pages):
-                self._read_refunds(pages, metric, event_type, buffer, out, synced_at)
-            out.rows_written += self._flush_refunds(buffer, synced_at)
+        synced_at = _now()
+        with PageStage(self.warehouse, self.kid, "refunds") as stage:
+            for metric, event_type in metrics:
+                params = {
+                    "kid": self.kid,
+                    "store": self.store_public_id,
+                    "event_type": event_type,
+                    "metric_name": metric.name,
+                    "synced_at": synced_at,
+                }
+                pages = self._pages(metric, since, until)
+                with closing(pages):
+                    self._load_pages(
+                        stage, pages, _REFUND_LOADERS, params, out, "refunds", lambda: None
+                    )
         if out.watermark is not None:
             checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
         return out
-
-    def _read_refunds(
-        self,
-        pages: Iterator[EventPage],
-        metric: Metric,
-        event_type: str,
-        buffer: dict[str, RefundRow],
-        out: EventSyncOutcome,
-        synced_at: datetime,
-    ) -> None:
-        for page in pages:
-            for event in page.events:
-                if out.watermark is None or event.datetime > out.watermark:
-                    out.watermark = event.datetime
-                profile = page.profiles.get(event.profile_id or "")
-                buffer[event.id] = refund_from_event(
-                    event,
-                    profile,
-                    event_type=event_type,
-                    metric_name=metric.name,
-                    properties_json=orjson.dumps(dict(event.properties)).decode(),
-                    profile_json=orjson.dumps(dict(profile.properties) if profile else {}).decode(),
-                )
-            out.events_read += len(page.events)
-            self.progress.advance("refunds", len(page.events))
-            if len(buffer) >= self.batch_rows:
-                out.rows_written += self._flush_refunds(buffer, synced_at)
-
-    def _flush_refunds(self, buffer: dict[str, RefundRow], synced_at: datetime) -> int:
-        if not buffer:
-            return 0
-        written = insert(
-            self.warehouse,
-            Table.REFUND_CANCELLED_ORDERS,
-            refunds_table(
-                self.kid,
-                self.store_public_id,
-                list(buffer.values()),
-                synced_at,
-                self._next_version(),
-            ),
-        )
-        buffer.clear()
-        self._after_batch()
-        release_memory(self.warehouse)
-        return written

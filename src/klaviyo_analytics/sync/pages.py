@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
+from klaviyo_analytics.klaviyo.models import RawEventPage
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
 
@@ -52,23 +53,28 @@ def _varint(n: int) -> bytes:
 
 
 class PageStage:
-    """The staging table of one store's raw pages (``sync_pages_<hash of the account>``).
+    """The staging table of one store's raw pages of one data type
+    (``sync_pages_<hash of the account>_<data type>``).
 
-    One sync of a store runs at a time (the dashboard lock), so the table is per store; it is
-    created empty when a sync starts (a crashed run's leftovers are dropped) and dropped at the end.
+    One sync of a store runs at a time (the dashboard lock), so the table is per store and data
+    type; it is created empty when a sync starts (a crashed run's leftovers are dropped) and
+    dropped at the end.
 
     Args:
         warehouse: the warehouse.
         kid: the Klaviyo public id of the store being synced.
+        data_type: ``orders`` or ``refunds``.
     """
 
-    def __init__(self, warehouse: Warehouse, kid: str) -> None:
+    def __init__(self, warehouse: Warehouse, kid: str, data_type: str) -> None:
         self.warehouse = warehouse
         self.kid = kid
-        self.table = "sync_pages_" + hashlib.sha256(kid.encode()).hexdigest()[:16]
+        digest = hashlib.sha256(kid.encode()).hexdigest()[:16]
+        self.table = f"sync_pages_{digest}_{data_type}"
         self._buffer: list[bytes] = []
         self.pages = 0
         self.buffered_events = 0
+        self._buffered_rows = 0
 
     def __enter__(self) -> PageStage:
         self.warehouse.command(f"DROP TABLE IF EXISTS {self.table}")
@@ -81,23 +87,24 @@ class PageStage:
         self._buffer.clear()
         self.warehouse.command(f"DROP TABLE IF EXISTS {self.table}")
 
-    def add(self, body: bytes, events: int) -> None:
-        """Buffer one validated page (its bytes as received) holding ``events`` events."""
+    def add(self, page: RawEventPage) -> None:
+        """Buffer one validated page (its bytes as received)."""
+        body = page.body
         self._buffer.append(struct.pack("<I", self.pages) + _varint(len(body)) + body)
         self.pages += 1
-        self.buffered_events += events
+        self.buffered_events += page.events
+        self._buffered_rows += page.rows
 
-    def load(self, statements: list[str], params: dict[str, Any], count: str) -> int:
+    def load(self, statements: list[str], params: dict[str, Any]) -> int:
         """Write the buffered pages to the staging table, run ``statements`` over them, empty it.
 
         Args:
             statements: ``sync/sql`` file names, run in order (each an ``INSERT ... SELECT``).
             params: their parameters (``pages`` is set here).
-            count: a ``sync/sql`` query over the same pages whose one row sums to the rows the
-                statements write (embedded ClickHouse does not report written rows).
 
         Returns:
-            Rows the statements wrote.
+            Rows written: the pages' row counts (:attr:`RawEventPage.rows`). An event repeated
+            across pages is written twice and collapses in ReplacingMergeTree.
 
         Raises:
             InvalidEventDataError: an event carries a money value or count that is not a number.
@@ -105,14 +112,13 @@ class PageStage:
         if not self._buffer:
             return 0
         block, self._buffer = b"".join(self._buffer), []
-        self.buffered_events = 0
+        rows, self._buffered_rows, self.buffered_events = self._buffered_rows, 0, 0
         self.warehouse.insert_raw(self.table, ["page", "body"], block, "RowBinary")
         del block
         params = {**params, "pages": self.table}
         try:
             for name in statements:
                 self.warehouse.command(load_sql(name), params)
-            counted = self.warehouse.rows(load_sql(count), params)
         except WarehouseError as exc:
             reason = next((e for e in _DATA_ERRORS if e in str(exc)), None)
             if reason is None:
@@ -120,4 +126,4 @@ class PageStage:
             raise InvalidEventDataError(f"{reason} in a Klaviyo event; {exc}") from None
         finally:
             self.warehouse.command(f"TRUNCATE TABLE {self.table}")
-        return sum(int(v or 0) for v in counted[0]) if counted else 0
+        return rows

@@ -1,22 +1,19 @@
-"""Plumbing of the event stream: fetch-ahead in a thread, and relaxed cyclic GC while decoding.
+"""Plumbing of the event stream: fetch-ahead in a thread, and memory release between batches.
 
-Fetching a page (waiting for Klaviyo, then decoding several MB of JSON) and transforming and
-inserting the previous one overlap: one thread reads pages into a small bounded queue, so memory
-stays at ``depth + 2`` pages whatever the store's size.
+Fetching pages (waiting for Klaviyo, validating several MB of JSON) and loading the previous
+batch into ClickHouse overlap: one thread reads pages into a bounded queue, so memory stays at
+``depth`` pages plus one batch whatever the store's size.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import TypeVar
-
-import pyarrow as pa
 
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
@@ -24,37 +21,6 @@ from klaviyo_analytics.warehouse.errors import WarehouseError
 T = TypeVar("T")
 
 _DONE = object()
-
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] | None = None
-
-#: Cyclic-GC thresholds while pages are decoded. A page of 1,000 orders is ~200k containers,
-#: all freed by reference counting; at the default gen-0 threshold (700) the collector would run
-#: hundreds of times per page and cost more than the JSON parse itself.
-RELAXED_GC_THRESHOLDS = (50_000, 10, 10)
-
-
-@contextmanager
-def relaxed_gc() -> Iterator[None]:
-    """Raise the cyclic-GC thresholds for the block (process-wide, reference counted across
-    threads so concurrent store syncs restore the original thresholds exactly once)."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.set_threshold(
-                *(max(a, b) for a, b in zip(_gc_saved, RELAXED_GC_THRESHOLDS, strict=True))
-            )
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0 and _gc_saved is not None:
-                gc.set_threshold(*_gc_saved)
-                _gc_saved = None
 
 
 def prefetch(items: Iterator[T], depth: int = 1) -> Generator[T, None, None]:
@@ -131,13 +97,11 @@ _malloc_trim = _load_malloc_trim()
 def release_memory(warehouse: Warehouse) -> None:
     """Hand freed memory back to the OS after a batch, so RSS tracks what is live.
 
-    Three allocators keep freed memory otherwise: pyarrow's pool (mimalloc/jemalloc) keeps the
-    Arrow buffers of the last insert, glibc keeps freed Python/JSON-decoding memory in its heaps
-    and arenas, and the embedded ClickHouse's jemalloc returns dirty pages only after ~10 s.
-    Measured at 100k orders: ~40 MB, ~10-40 MB and ~30-70 MB per batch respectively, for a few ms.
-    On a ClickHouse server (not embedded) only the local pools are released.
+    Two allocators keep freed memory otherwise: glibc keeps the freed page buffers in its heaps
+    and arenas, and the embedded ClickHouse's jemalloc returns dirty pages only after ~10 s
+    (measured at 100k orders: ~10-40 MB and ~30-70 MB per batch, for a few ms). On a ClickHouse
+    server (not embedded) only the local heap is trimmed.
     """
-    pa.default_memory_pool().release_unused()
     if _malloc_trim is not None:
         _malloc_trim(0)
     if warehouse.kind == "chdb":

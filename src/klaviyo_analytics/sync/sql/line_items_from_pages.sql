@@ -1,8 +1,8 @@
 -- klaviyo_order_line_items from raw Placed Order pages ({pages:Identifier}: one row per page,
 -- the JSON:API document as Klaviyo sent it). ClickHouse parses the JSON; nothing of it becomes a
 -- Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
--- Money is read as text and rounded half away from zero to cents (`cents`); a value that is
--- present but not a number fails the statement (never a silent 0).
+-- Money is read as text and rounded half away from zero to cents (`amount`, functions.sql); a
+-- value that is present but not a number fails the statement (never a silent 0).
 INSERT INTO klaviyo_order_line_items (
     klaviyo_public_id, order_id, line_item_id, product_id, variant_id, product_name,
     product_brand, sku, collections, product_type, quantity, unit_price, line_total,
@@ -21,14 +21,11 @@ SELECT
     li.product.collections,
     li.product.product_type,
     toUInt32(count_of(li.quantity)) AS quantity,
-    toDecimal64(money(li.price), 2) AS unit_price,
-    toDecimal64(if(li.line_price != '', money(li.line_price), money(li.price) * quantity), 2),
-    toDecimal64(money(li.total_discount), 2),
-    -- total_discount / quantity, rounded half-up in whole cents (0 for a zero quantity)
-    toDecimal64(toDecimal64(if(quantity = 0, 0,
-                               sign(cents(li.total_discount))
-                               * intDiv(2 * abs(cents(li.total_discount)) + quantity,
-                                        2 * quantity)), 2) / 100, 2),
+    toDecimal64(round(amount(li.price), 2), 2) AS unit_price,
+    if(li.line_price != '', toDecimal64(round(amount(li.line_price), 2), 2), unit_price * quantity),
+    toDecimal64(round(amount(li.total_discount), 2), 2) AS discount,
+    -- discount / quantity rounded half away from zero to cents (0 for a zero quantity)
+    if(quantity = 0, toDecimal64(0, 2), toDecimal64(round(toDecimal128(discount, 9) / quantity, 2), 2)),
     {synced_at:DateTime},
     {version:DateTime}
 FROM (

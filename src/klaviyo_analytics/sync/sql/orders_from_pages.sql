@@ -2,7 +2,8 @@
 -- document as Klaviyo sent it, `include=profile`). ClickHouse parses the JSON; nothing of it
 -- becomes a Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
 -- The customer-context columns are written as pending, (0, 0, 0), and re-derived from the store's
--- whole history by recompute_context.sql at the end of the run (or of the next one after a crash). An event without an order
+-- whole history by recompute_context.sql at the end of the run (or of the next one after a crash).
+-- An event repeated across pages is written twice with the same version; FINAL shows one row. An event without an order
 -- id is not an order: it is counted and reported by the caller, not written.
 INSERT INTO klaviyo_orders (
     klaviyo_public_id, order_id, customer_id, customer_email, order_value, order_date,
@@ -18,7 +19,7 @@ SELECT
     order_id,
     if(e.profile_id != '', e.profile_id, customer_email) AS customer_id,
     multiIf(p.email != '', p.email, x.email != '', x.email, x.customer.email) AS customer_email,
-    toDecimal64(money(props.`$value`), 2),
+    toDecimal64(round(amount(props.`$value`), 2), 2),
     toDate(fromUnixTimestamp64Milli(ts_ms, 'UTC'), {tz:String}),
     fromUnixTimestamp64Milli(ts_ms, 'UTC'),
     toUInt32(if(props.`Item Count` != '', count_of(props.`Item Count`),
@@ -43,15 +44,15 @@ SELECT
     if(x.shipping_address.country_code != '', x.shipping_address.country_code,
        x.shipping_address.country),
     x.shipping_address.zip,
-    toDecimal64(money(if(props.`Total Discounts` != '', props.`Total Discounts`,
-                         x.total_discounts)), 2),
+    toDecimal64(round(amount(if(props.`Total Discounts` != '', props.`Total Discounts`,
+                         x.total_discounts)), 2), 2),
     if(notEmpty(props.`Discount Codes`), props.`Discount Codes`[1], x.discount_codes[1].code),
     x.discount_codes[1].type,
     -- Shopify sends customer tags as one comma-separated string; a JSON list is accepted too.
     arrayFilter(t -> t != '', arrayMap(t -> trim(BOTH ' ' FROM t),
         if(startsWith(x.customer.tags, '['), JSONExtract(x.customer.tags, 'Array(String)'),
            splitByChar(',', x.customer.tags)))),
-    toDecimal64(money(x.customer.total_spent), 2),
+    toDecimal64(round(amount(x.customer.total_spent), 2), 2),
     toUInt32(count_of(x.customer.orders_count)),
     decodeURLFormComponent(extractURLParameter(x.landing_site, 'utm_source')),
     decodeURLFormComponent(extractURLParameter(x.landing_site, 'utm_medium')),
@@ -112,4 +113,3 @@ ANY LEFT JOIN (
     ARRAY JOIN profiles AS profile
     WHERE profile.type = 'profile'
 ) AS p ON e.page = p.page AND e.profile_id = p.id
-LIMIT 1 BY order_id

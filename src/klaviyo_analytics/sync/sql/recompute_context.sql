@@ -28,12 +28,12 @@ FROM (
         SELECT *,
                row_number() OVER w AS seq,
                lagInFrame(order_date) OVER w AS prev_date
-        FROM klaviyo_orders AS o
+        FROM klaviyo_orders AS o FINAL
         WHERE o.klaviyo_public_id = {kid:String}
           AND cityHash64(o.customer_id) % {buckets:UInt32} = {bucket:UInt32}
           AND o.customer_id IN (
               SELECT p.customer_id
-              FROM klaviyo_orders AS p
+              FROM klaviyo_orders AS p FINAL
               WHERE p.klaviyo_public_id = {kid:String}
                 AND p.order_count_for_customer = 0
                 AND cityHash64(p.customer_id) % {buckets:UInt32} = {bucket:UInt32}

@@ -2,10 +2,12 @@
 
 Usage: ``python bench/simulator_bench.py --scale large --pages 200``. Starts the simulator as its
 own process (``klaviyo-analytics simulator serve --json``, rate limits off, seed 42, clock
-2026-07-01), as the sync sees it, pages through Shopify "Placed Order" events with
-``page[size]=1000&include=profile`` via ``links.next`` and prints one JSON line. ``--parse links``
-reads only ``links.next`` of each page instead of parsing all of it (the client's ``orjson.loads``
-of 4 MB costs about as much CPU as serving the page, on the same 2 cores). The simulator
+2026-07-01), as the sync sees it, pages through Shopify "Placed Order" events (``--metric``: or
+refunds, cancellations) with ``page[size]=1000&include=profile`` (``--query sync``: the sync's
+query, with its datetime range and sparse fieldsets) via ``links.next`` and prints one JSON line.
+``--parse links`` reads only ``links.next`` of each page instead of parsing all of it (the
+client's ``orjson.loads`` of 4 MB costs more CPU than serving the page, on the same 2 cores). The
+load average is printed too. The simulator
 process's RSS is sampled every 50 ms from another thread (build and serving peaks separately), and
 the CPU time (user + system) the simulator process and the bench client spent per page is reported
 as well: on a shared machine it is a steadier measure than pages/s.
@@ -71,6 +73,19 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=200)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument(
+        "--metric",
+        default="Placed Order",
+        help="Shopify metric to page through: Placed Order, Refunded Order, Cancelled Order",
+    )
+    parser.add_argument(
+        "--query",
+        choices=("plain", "sync"),
+        default="plain",
+        help="plain: page[size]=1000&include=profile; sync: the sync's query (datetime range, "
+        "sort, sparse fieldsets fields[event]=datetime,timestamp,event_properties and "
+        "fields[profile]=email)",
+    )
+    parser.add_argument(
         "--parse",
         choices=("full", "links"),
         default="full",
@@ -95,14 +110,22 @@ def main() -> None:
         }
         with httpx.Client(base_url=info["base_url"], headers=headers, timeout=60) as client:
             metrics = client.get("/api/metrics").json()["data"]
-            placed = next(
+            metric = next(
                 m["id"] for m in metrics
-                if m["attributes"]["name"] == "Placed Order"
+                if m["attributes"]["name"] == args.metric
                 and m["attributes"]["integration"]["name"] == "Shopify"
             )  # fmt: skip
             url: str | None = (
-                f'/api/events?filter=equals(metric_id,"{placed}")&page[size]=1000&include=profile'
+                f'/api/events?filter=equals(metric_id,"{metric}")&page[size]=1000&include=profile'
             )
+            if args.query == "sync":
+                url = (
+                    f'/api/events?filter=and(equals(metric_id,"{metric}"),'
+                    "greater-or-equal(datetime,2024-01-01T00:00:00Z),"
+                    "less-than(datetime,2026-07-01T00:00:00Z))&sort=datetime&page[size]=1000"
+                    "&include=profile&fields[event]=datetime,timestamp,event_properties"
+                    "&fields[profile]=email"
+                )
             pages = events = nbytes = 0
             latencies: list[float] = []
             rss_early = 0
@@ -138,6 +161,8 @@ def main() -> None:
     latencies.sort()
     result = {
         "scale": args.scale,
+        "metric": args.metric,
+        "query": args.query,
         "parse": args.parse,
         "build_seconds": round(build, 2),
         "pages": pages,
@@ -153,6 +178,7 @@ def main() -> None:
         "sim_peak_rss_serving_mb": round(serve_peak / 1e6),
         "sim_rss_after_20_pages_mb": round(rss_early / 1e6),
         "sim_rss_end_mb": round(rss_end / 1e6),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
     print(orjson.dumps(result).decode())
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
@@ -329,7 +329,8 @@ class CustomerBlock:
     Attributes:
         numbers: customer numbers.
         shopify_id: Shopify customer ids.
-        profile_id: Klaviyo profile ids (26-character ULID-like strings).
+        profile_digits: Klaviyo profile ids as ASCII bytes, one 26-byte row per customer (see
+            :attr:`profile_id`).
         first: index into :data:`FIRST_NAMES`.
         last: index into :data:`LAST_NAMES`.
         domain: index into :data:`EMAIL_DOMAINS`.
@@ -340,13 +341,19 @@ class CustomerBlock:
 
     numbers: npt.NDArray[np.int64]
     shopify_id: npt.NDArray[np.int64]
-    profile_id: list[str]
+    profile_digits: npt.NDArray[np.uint8]
     first: npt.NDArray[np.int64]
     last: npt.NDArray[np.int64]
     domain: npt.NDArray[np.int64]
     tags: npt.NDArray[np.int64]
     location: npt.NDArray[np.int64]
     zip_draw: npt.NDArray[np.int64]
+
+    @cached_property
+    def profile_id(self) -> list[str]:
+        """Klaviyo profile ids (26-character ULID-like strings)."""
+        text = self.profile_digits.tobytes().decode()
+        return [text[i : i + 26] for i in range(0, len(text), 26)]
 
     def emails(self) -> list[str]:
         """E-mail addresses (``first.last.number@domain``, unique through the number)."""
@@ -388,9 +395,10 @@ def profile_key(seed: int, account: int, numbers: npt.NDArray[np.int64]) -> npt.
     return splitmix_array(numbers.astype(np.uint64) ^ _salts(seed, account)[1])
 
 
-def crockford_ids(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
-    """``"01"`` + 24 Crockford base-32 digits of the 120 low bits of ``hi << 64 | lo``, least
-    significant digit first (the layout of :func:`~klaviyo_analytics.simulator.ids.ulid_like`)."""
+def crockford_digits(
+    hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint8]:
+    """The ASCII bytes of :func:`crockford_ids`, one 26-byte row per id."""
     m = len(hi)
     digits = np.empty((m, 26), dtype=np.uint8)
     digits[:, 0] = ord("0")
@@ -405,8 +413,14 @@ def crockford_ids(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> lis
         else:
             v = ((lo >> np.uint64(shift)) | (hi << np.uint64(64 - shift))) & five
         digits[:, 2 + j] = _CROCKFORD_BYTES[v.astype(np.intp)]
-    text = digits.tobytes().decode()
-    return [text[i : i + 26] for i in range(0, 26 * m, 26)]
+    return digits
+
+
+def crockford_ids(hi: npt.NDArray[np.uint64], lo: npt.NDArray[np.uint64]) -> list[str]:
+    """``"01"`` + 24 Crockford base-32 digits of the 120 low bits of ``hi << 64 | lo``, least
+    significant digit first (the layout of :func:`~klaviyo_analytics.simulator.ids.ulid_like`)."""
+    text = crockford_digits(hi, lo).tobytes().decode()
+    return [text[i : i + 26] for i in range(0, len(text), 26)]
 
 
 def customer_block(seed: int, account: int, numbers: npt.ArrayLike) -> CustomerBlock:
@@ -441,7 +455,7 @@ def customer_block(seed: int, account: int, numbers: npt.ArrayLike) -> CustomerB
     return CustomerBlock(
         numbers=nums,
         shopify_id=CUSTOMER_BASE_ID + account * 100_000_000 + nums,
-        profile_id=crockford_ids(high, key),
+        profile_digits=crockford_digits(high, key),
         first=_below(a >> np.uint64(32), len(FIRST_NAMES)),
         last=_below(a, len(LAST_NAMES)),
         domain=_below(d, len(EMAIL_DOMAINS)),

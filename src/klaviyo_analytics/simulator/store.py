@@ -129,6 +129,31 @@ def day_multiplier(day: int, first_day: int) -> float:
     return float(growth * season * WEEKDAY_FACTOR[when.weekday()])
 
 
+def line_discounts(discount: I64, line_start: I64, line_total: I64, order_of_line: I64) -> I64:
+    """Discount in cents of every line of some orders.
+
+    Args:
+        discount: each order's discount code (index into :data:`DISCOUNTS`, -1 for none).
+        line_start: order ``j``'s lines are ``line_start[j]:line_start[j + 1]``.
+        line_total: each line's price times quantity.
+        order_of_line: each line's order ``j``.
+
+    Returns:
+        Percentage codes discount every line (rounded half up), fixed amounts the first line (at
+        most its total), free shipping nothing.
+    """
+    line_disc = np.zeros(len(line_total), dtype=np.int64)
+    dcode = discount[order_of_line]
+    for code_i, (_code, kind, amount) in enumerate(DISCOUNTS):
+        sel = dcode == code_i
+        if kind == "percentage":
+            line_disc[sel] = (line_total[sel] * amount + 50) // 100
+        elif kind == "fixed_amount" and sel.any():
+            firsts = line_start[:-1][discount == code_i]
+            line_disc[firsts] = np.minimum(amount, line_total[firsts])
+    return line_disc
+
+
 @dataclass
 class DayBatch:
     """Everything generated for the orders of one UTC day (arrays aligned by order or line)."""
@@ -388,15 +413,7 @@ class Store:
         discount[is_new & (dr < 0.35)] = 0
         use_promo = (~is_new & (dr < 0.12)) | ((attr_kind == 1) & (dr < 0.4) & ~is_new)
         discount[use_promo] = promo[use_promo]
-        line_disc = np.zeros(total, dtype=np.int64)
-        dcode = discount[order_of_line]
-        for code_i, (_code, kind, amount) in enumerate(DISCOUNTS):
-            sel = dcode == code_i
-            if kind == "percentage":
-                line_disc[sel] = (line_total[sel] * amount + 50) // 100
-            elif kind == "fixed_amount" and sel.any():
-                firsts = line_start[:-1][discount == code_i]
-                line_disc[firsts] = np.minimum(amount, line_total[firsts])
+        line_disc = line_discounts(discount, line_start, line_total, order_of_line)
         subtotal = np.bincount(order_of_line, weights=line_total, minlength=n).astype(np.int64)
         discounts = np.bincount(order_of_line, weights=line_disc, minlength=n).astype(np.int64)
         value = subtotal - discounts
@@ -531,6 +548,16 @@ class Store:
         lag = np.empty(total, dtype=np.int8)
         f_ts = np.empty(total, dtype=np.int64)
         f_order = np.empty(total, dtype=np.int32)
+        # What the order events' renderer needs beyond the columns above, so serving a page
+        # never regenerates days (a refunds or cancellations page reaches back over a month of
+        # orders): small codes per order, variant and quantity per line (~3 bytes a line).
+        discount = np.empty(total, dtype=np.int8)
+        utm = np.empty(total, dtype=np.int8)
+        source = np.empty(total, dtype=np.int8)
+        device = np.empty(total, dtype=np.int8)
+        variant_dtype = np.int16 if len(self.catalog.variants) < 2**15 else np.int32
+        line_variant: list[npt.NDArray[np.generic]] = []
+        line_qty: list[npt.NDArray[np.generic]] = []
         n_f = 0
         rparts: dict[str, list[npt.NDArray[np.generic]]] = {
             k: [] for k in ("ts", "order", "amount", "seq", "line", "qty", "reason")
@@ -552,6 +579,12 @@ class Store:
             if n:
                 qty[a:b] = np.add.reduceat(batch.line_qty, batch.line_start[:-1])
             kind[a:b] = batch.attr_kind
+            discount[a:b] = batch.discount
+            utm[a:b] = batch.utm
+            source[a:b] = batch.source
+            device[a:b] = batch.device
+            line_variant.append(batch.line_variant.astype(variant_dtype))
+            line_qty.append(batch.line_qty.astype(np.int8))
             target[a:b] = batch.attr_target
             lag[a:b] = batch.attr_lag
             rparts["ts"].append(batch.ts[batch.refund_order] + batch.refund_delay)
@@ -580,6 +613,13 @@ class Store:
         self.attr_kind: npt.NDArray[np.int8] = kind
         self.attr_target: npt.NDArray[np.int32] = target
         self.attr_lag: npt.NDArray[np.int8] = lag
+        self.order_discount: npt.NDArray[np.int8] = discount
+        self.order_utm: npt.NDArray[np.int8] = utm
+        self.order_source: npt.NDArray[np.int8] = source
+        self.order_device: npt.NDArray[np.int8] = device
+        self.line_variant: npt.NDArray[np.generic] = np.concatenate(line_variant)
+        self.line_qty: npt.NDArray[np.int8] = np.concatenate(line_qty)
+        del line_variant, line_qty
         self.line_cum = np.zeros(total + 1, dtype=np.int64)
         np.cumsum(lines, out=self.line_cum[1:])
         # Customer history at order time: running count and total spent, including this order.

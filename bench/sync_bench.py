@@ -37,6 +37,15 @@ EVENT_TYPES = ("orders", "refunds")
 REPORT_TYPES = ("campaigns", "flows", "forms", "segments")
 
 
+def _rss_anon(pid: int) -> int:
+    """Anonymous resident memory (heap, not the mapped pages of shared libraries) in bytes."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("RssAnon:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 class PeakRss:
     """Samples the RSS of some processes in a thread and keeps each one's peak."""
 
@@ -44,14 +53,16 @@ class PeakRss:
         self.procs = procs
         self.every = every
         self.peak = dict.fromkeys(procs, 0)
+        self.peak_anon = dict.fromkeys(procs, 0)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
             for name, proc in self.procs.items():
-                with contextlib.suppress(psutil.Error):
+                with contextlib.suppress(psutil.Error, OSError):
                     self.peak[name] = max(self.peak[name], proc.memory_info().rss)
+                    self.peak_anon[name] = max(self.peak_anon[name], _rss_anon(proc.pid))
             time.sleep(self.every)
 
     def __enter__(self) -> PeakRss:
@@ -162,6 +173,7 @@ def bench(scale: str, page_size: int, batch_rows: int) -> dict[str, Any]:
         ),
         "report_types_seconds": round(sum(types[t]["seconds"] for t in REPORT_TYPES), 2),
         "peak_rss_sync_mb": round(rss.peak["sync"] / 2**20),
+        "peak_rss_anon_sync_mb": round(rss.peak_anon["sync"] / 2**20),
         "peak_rss_simulator_mb": round(rss.peak["simulator"] / 2**20),
         "api_calls": calls,
         "per_type": {t: {k: v for k, v in d.items() if k != "api_calls"} for t, d in types.items()},

@@ -22,6 +22,11 @@ from klaviyo_analytics.klaviyo.models import RawEventPage
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
 
+_BLOCK_PER_PAGE = {
+    "max_insert_block_size": 1,
+    "min_insert_block_size_rows": 0,
+    "min_insert_block_size_bytes": 0,
+}
 _INCLUDE = re.compile(r"^-- include: (\S+)$", re.M)
 
 #: Errors the page loaders raise on purpose (``throwIf``) for data that is present but unusable.
@@ -89,8 +94,8 @@ class PageStage:
 
     def add(self, page: RawEventPage) -> None:
         """Buffer one validated page (its bytes as received)."""
-        body = page.body
-        self._buffer.append(struct.pack("<I", self.pages) + _varint(len(body)) + body)
+        # RowBinary: page UInt32, then body as a varint length and the bytes (no copy of them)
+        self._buffer += (struct.pack("<I", self.pages) + _varint(len(page.body)), page.body)
         self.pages += 1
         self.buffered_events += page.events
         self._buffered_rows += page.rows
@@ -111,10 +116,14 @@ class PageStage:
         """
         if not self._buffer:
             return 0
-        block, self._buffer = b"".join(self._buffer), []
+        pieces, self._buffer = self._buffer, []
         rows, self._buffered_rows, self.buffered_events = self._buffered_rows, 0, 0
-        self.warehouse.insert_raw(self.table, ["page", "body"], block, "RowBinary")
-        del block
+        # One block per page (no squashing): ClickHouse parses the pages on all its threads and
+        # holds one page's parsed columns per thread at a time, not the whole batch's.
+        self.warehouse.insert_raw(
+            self.table, ["page", "body"], pieces, "RowBinary", settings=_BLOCK_PER_PAGE
+        )
+        del pieces
         params = {**params, "pages": self.table}
         try:
             for name in statements:

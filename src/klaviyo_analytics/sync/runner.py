@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from klaviyo_analytics.aggregates.tags import save_campaign_tags
 from klaviyo_analytics.context import AppContext
 from klaviyo_analytics.errors import KlaviyoAnalyticsError, UsageError
 from klaviyo_analytics.klaviyo.auth import ApiKeyAuth, Auth, OAuthAuth, TokenSet
@@ -440,6 +439,10 @@ def _run_store(
                 if dt is DataType.CAMPAIGNS:
                     rep, _ = reports.sync_campaigns(first_day, now)
                     metadata.upsert_campaign_stats(reports.stats)
+                    # imported here: the aggregates package pulls in scipy (BG/NBD), which a
+                    # sync process otherwise never needs (~30 MB of RSS)
+                    from klaviyo_analytics.aggregates.tags import save_campaign_tags
+
                     save_campaign_tags(ctx.warehouse, kid, reports.campaign_tags)
                 elif dt is DataType.FLOWS:
                     rep = reports.sync_flows(first_day, now)

@@ -11,14 +11,13 @@ import fcntl
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import clickhouse_connect
-import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 from clickhouse_connect.driver.query import QueryResult
@@ -30,6 +29,9 @@ from klaviyo_analytics.warehouse.errors import (
     WarehouseUnavailableError,
 )
 from klaviyo_analytics.warehouse.query import apply_final
+
+if TYPE_CHECKING:  # pyarrow loads lazily: a sync process never needs it (~40 MB of RSS)
+    import pyarrow as pa
 
 URL_VARIABLE = "KLAVIYO_ANALYTICS_CLICKHOUSE_URL"
 DEFAULT_DATABASE = "default"
@@ -315,15 +317,29 @@ class Warehouse:
         self._run(lambda: client.insert_arrow(table, data))
         return int(data.num_rows)
 
-    def insert_raw(self, table: str, columns: Sequence[str], data: bytes, fmt: str) -> None:
-        """Insert bytes already encoded in ClickHouse format ``fmt`` (e.g. ``RowBinary``).
+    def insert_raw(
+        self,
+        table: str,
+        columns: Sequence[str],
+        data: Iterable[bytes],
+        fmt: str,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Insert data already encoded in ClickHouse format ``fmt`` (e.g. ``RowBinary``).
 
-        ``table`` is used as an identifier as is: pass only names the code made, never input.
+        Args:
+            table: used as an identifier as is: pass only names the code made, never input.
+            columns: the columns ``data`` holds, in order.
+            data: the encoded rows as consecutive chunks (streamed, never joined into one copy).
+            fmt: the ClickHouse input format.
+            settings: apply to this insert only.
         """
-        if not data:
-            return
         client = self._client()
-        self._run(lambda: client.raw_insert(table, list(columns), data, fmt=fmt))
+        self._run(
+            lambda: client.raw_insert(
+                table, list(columns), (c for c in data), fmt=fmt, settings=dict(settings or {})
+            )
+        )
 
     @contextmanager
     def stream_rows(

@@ -40,10 +40,11 @@ SELECT
 FROM (
     SELECT
         page,
-        JSONExtractString(raw, 'id') AS event_id,
-        JSONExtractString(raw, 'relationships', 'profile', 'data', 'id') AS profile_id,
-        JSONExtractString(raw, 'relationships', 'metric', 'data', 'id') AS metric_id,
-        JSONExtractRaw(raw, 'attributes', 'event_properties') AS properties_json,
+        ev.id AS event_id,
+        ev.relationships.profile.data.id AS profile_id,
+        ev.relationships.metric.data.id AS metric_id,
+        -- a JSON object read as String comes back as its compact JSON text
+        ev.attributes.event_properties AS properties_json,
         JSONExtract(properties_json, 'Tuple(
             `$value` String,
             `$event_id` String,
@@ -55,20 +56,29 @@ FROM (
                     line_item_id String, product_id String, quantity String)))))') AS props,
         props.`$extra` AS x,
         coalesce(
-            toUnixTimestamp64Milli(parseDateTime64BestEffortOrNull(
-                JSONExtractString(raw, 'attributes', 'datetime'), 3, 'UTC')),
-            toInt64(round(JSONExtractFloat(raw, 'attributes', 'timestamp') * 1000))) AS ts_ms
-    FROM {pages:Identifier}
-    ARRAY JOIN JSONExtractArrayRaw(body, 'data') AS raw
+            toUnixTimestamp64Milli(
+                parseDateTime64BestEffortOrNull(ev.attributes.datetime, 3, 'UTC')),
+            toInt64(round(ev.attributes.timestamp * 1000))) AS ts_ms
+    FROM (
+        SELECT page, JSONExtract(body, 'data', 'Array(Tuple(
+            id String,
+            attributes Tuple(timestamp Float64, datetime String, event_properties String),
+            relationships Tuple(profile Tuple(data Tuple(id String)),
+                                metric Tuple(data Tuple(id String)))))') AS events
+        FROM {pages:Identifier}
+    )
+    ARRAY JOIN events AS ev
 ) AS e
 -- the event's profile from `included` (its e-mail and properties), matched within the same page
 ANY LEFT JOIN (
-    SELECT
-        page,
-        JSONExtractString(raw, 'id') AS id,
-        JSONExtractString(raw, 'attributes', 'email') AS email,
-        JSONExtractRaw(raw, 'attributes', 'properties') AS properties_json
-    FROM {pages:Identifier}
-    ARRAY JOIN JSONExtractArrayRaw(body, 'included') AS raw
-    WHERE JSONExtractString(raw, 'type') = 'profile'
+    SELECT page, profile.id AS id, profile.attributes.email AS email,
+           profile.attributes.properties AS properties_json
+    FROM (
+        SELECT page, JSONExtract(body, 'included', 'Array(Tuple(
+            type String, id String, attributes Tuple(email String, properties String)))')
+            AS profiles
+        FROM {pages:Identifier}
+    )
+    ARRAY JOIN profiles AS profile
+    WHERE profile.type = 'profile'
 ) AS p ON e.page = p.page AND e.profile_id = p.id

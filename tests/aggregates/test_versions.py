@@ -251,3 +251,49 @@ def test_deleted_stale_rows_stay_gone_through_final_and_merges(
     loaded.command(f"OPTIMIZE TABLE {table} FINAL")
     assert _state(loaded, table, store_data.store) == expected
     assert _all_rows(loaded, table, store_data.store) == result.rows
+
+
+def test_orders_only_inputs_serve_account_daily_but_not_line_item_jobs(
+    loaded: Warehouse, store_data: StoreData
+) -> None:
+    """A run of only account-daily skips the line items (agg_run_lines); jobs that read them
+    refuse such inputs instead of reading a missing table."""
+    args = (store_data.store, store_data.as_of, store_data.tz)
+    inputs = prepare_inputs(loaded, *args, lines=False)
+    try:
+        assert not inputs.lines
+        result = run_job(loaded, JOBS[JobName.ACCOUNT_DAILY], *args, inputs=inputs)
+        assert result.rows == len(read_table(loaded, "account_metrics_daily", store_data.store))
+        for name in (JobName.CUSTOMERS, JobName.PRODUCTS, JobName.RELATIONSHIPS):
+            with pytest.raises(ValueError):
+                run_job(loaded, JOBS[name], *args, inputs=inputs)
+    finally:
+        drop_inputs(loaded)
+
+
+def test_superseded_rows_without_stale_keys_stay_hidden_through_merges(
+    loaded: Warehouse, store_data: StoreData
+) -> None:
+    """A re-run that writes every earlier key again: only its rows (one version) come back
+    through FINAL, before and after the parts merge, and its count is what FINAL returns."""
+    args = (store_data.store, ["relationships"], store_data.as_of, store_data.tz)
+    table = "product_relationships_optimized"
+    [first] = run_aggregates(loaded, *args, min_co_purchases=3)
+    expected = _state(loaded, table, store_data.store)
+    [second] = run_aggregates(loaded, *args, min_co_purchases=3)
+    assert second.version > first.version and second.rows == first.rows
+
+    def versions() -> list[datetime]:
+        rows = loaded.rows(
+            f"SELECT DISTINCT calculated_at FROM {table} AS t FINAL "
+            "WHERE t.klaviyo_public_id = {s:String}",
+            {"s": store_data.store},
+        )
+        return [v.replace(tzinfo=None) for (v,) in rows]
+
+    assert versions() == [second.version]
+    assert _state(loaded, table, store_data.store) == expected
+    loaded.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert versions() == [second.version]
+    assert _state(loaded, table, store_data.store) == expected
+    assert _all_rows(loaded, table, store_data.store) == second.rows

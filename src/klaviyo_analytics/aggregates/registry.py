@@ -37,8 +37,10 @@ class Job:
         cadence: how often the scheduler runs it.
         sync_field: the ``klaviyo_syncs`` field set after it succeeds.
         summary_file: an extra read the job runs first (the BG/NBD summary), if any.
-        reads_run_inputs: whether its SQL reads the run's counted orders and line items
-            (the temporary tables ``agg_run_orders`` / ``agg_run_lines``).
+        reads_run_inputs: whether its SQL reads the run's counted orders
+            (the temporary table ``agg_run_orders``).
+        reads_run_lines: whether it also reads the run's counted line items
+            (``agg_run_lines``, the costly part of the run's inputs).
     """
 
     name: JobName
@@ -48,6 +50,7 @@ class Job:
     sync_field: str
     summary_file: str | None = None
     reads_run_inputs: bool = True
+    reads_run_lines: bool = True
 
     @property
     def version_column(self) -> str:
@@ -67,6 +70,7 @@ JOBS: dict[JobName, Job] = {
         timedelta(minutes=15),
         "campaign_aggregates_last_run",
         reads_run_inputs=False,
+        reads_run_lines=False,
     ),
     JobName.ACCOUNT_DAILY: Job(
         JobName.ACCOUNT_DAILY,
@@ -74,6 +78,7 @@ JOBS: dict[JobName, Job] = {
         "account_metrics_daily.sql",
         timedelta(minutes=15),
         "campaign_aggregates_last_run",
+        reads_run_lines=False,
     ),
     JobName.CUSTOMERS: Job(
         JobName.CUSTOMERS,

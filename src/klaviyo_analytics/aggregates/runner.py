@@ -39,7 +39,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MIN_CO_PURCHASES = 3
 
-_INSERT_SETTINGS: dict[str, Any] = {"optimize_on_insert": 0, "max_insert_threads": 2}
+#: Settings of each job's ``INSERT ... SELECT``. optimize_on_insert = 0: the run's keys are
+#: unique, so the insert-time ReplacingMergeTree collapse (a second sort and merge of each block)
+#: buys nothing; FINAL reads are unchanged. min_insert_block_size_rows: the parts are written
+#: from blocks of ~256k rows instead of the default ~1M; sorting and writing the 1.3M-row
+#: relationships table in 1M-row blocks measured 2-3x slower than in 128k-256k-row blocks at 1M
+#: orders (bench/README.md, "Aggregates"); at most a handful more parts, merged in background.
+_INSERT_SETTINGS: dict[str, Any] = {
+    "optimize_on_insert": 0,
+    "max_insert_threads": 2,
+    "min_insert_block_size_rows": 262_144,
+}
 
 #: The per-run temporary tables written by :func:`prepare_inputs` (``agg_run_counted`` only
 #: lives while the others are built).
@@ -107,22 +117,34 @@ class RunInputs:
     store: str
     as_of: date
     timezone: str
+    lines: bool = True
+
+    def serves(self, job: Job, store: str, as_of: date, timezone: str) -> bool:
+        """Whether ``job`` for this store, day and timezone can run on these inputs."""
+        same = (self.store, self.as_of, self.timezone) == (store, as_of, timezone)
+        return same and (self.lines or not job.reads_run_lines)
 
 
-def prepare_inputs(warehouse: Warehouse, store: str, as_of: date, timezone: str) -> RunInputs:
-    """Materialise the run's counted orders and line items (replacing earlier ones).
+def prepare_inputs(
+    warehouse: Warehouse, store: str, as_of: date, timezone: str, lines: bool = True
+) -> RunInputs:
+    """Materialise the run's counted orders and, if ``lines``, line items (replacing earlier ones).
 
     Counted orders: the store's orders up to ``as_of`` (account-local) that no cancellation dated
-    up to ``as_of`` names, read with FINAL (docs/metrics.md, "Counted orders").
+    up to ``as_of`` names, read with FINAL (docs/metrics.md, "Counted orders"). The line items
+    (``agg_run_lines``) are most of the cost; a run whose jobs only read orders (account-daily)
+    skips them.
     """
     resolve_timezone(timezone)
     drop_inputs(warehouse)
     params = {"store": store, "as_of": as_of, "tz": timezone}
     for step in _PREPARE_STEPS:
+        if step == "run_lines.sql" and not lines:
+            continue
         warehouse.command(load_sql(step), params)
         if step == "run_orders.sql":
             warehouse.command("DROP TEMPORARY TABLE IF EXISTS agg_run_counted")
-    return RunInputs(store, as_of, timezone)
+    return RunInputs(store, as_of, timezone, lines)
 
 
 def drop_inputs(warehouse: Warehouse) -> None:
@@ -225,12 +247,12 @@ def _run_job_with_inputs(
             warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
         )
     if inputs is not None:
-        if inputs != RunInputs(klaviyo_public_id, as_of, timezone):
+        if not inputs.serves(job, klaviyo_public_id, as_of, timezone):
             raise ValueError(f"run inputs {inputs} do not match this job")
         return _run_job(
             warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
         )
-    prepare_inputs(warehouse, klaviyo_public_id, as_of, timezone)
+    prepare_inputs(warehouse, klaviyo_public_id, as_of, timezone, lines=job.reads_run_lines)
     try:
         return _run_job(
             warehouse, job, klaviyo_public_id, as_of, timezone, min_co_purchases, now, started
@@ -271,11 +293,11 @@ def _run_job(
     if job.name is JobName.RELATIONSHIPS:
         params["min_co"] = min_co_purchases
         details = {"min_co_purchases": min_co_purchases}
-    # optimize_on_insert = 0: the run's keys are unique, so the insert-time ReplacingMergeTree
-    # collapse (a second sort and merge of each block) buys nothing; FINAL reads are unchanged.
     warehouse.command(job.sql(), params, settings=_INSERT_SETTINGS)
-    rows = count_version(warehouse, job.table, klaviyo_public_id, version)
+    # Delete the older rows before counting: the count's FINAL read then sees one generation
+    # of rows instead of collapsing two (measured cheaper in total at 1M orders).
     delete_older(warehouse, job.table, klaviyo_public_id, version)
+    rows = count_version(warehouse, job.table, klaviyo_public_id, version)
     duration = time.perf_counter() - started
     log.info(
         "aggregate %s for %s: %d rows in %.2fs (version %s)",
@@ -327,11 +349,12 @@ def run_aggregates(
     results: list[JobResult] = []
     pending_fields = {job.sync_field for job in selected}
     inputs: RunInputs | None = None
+    need_lines = any(job.reads_run_lines for job in selected)
     try:
         for index, job in enumerate(selected):
             job_started = datetime.now(UTC)
             if inputs is None and job.reads_run_inputs:
-                inputs = prepare_inputs(warehouse, klaviyo_public_id, day, timezone)
+                inputs = prepare_inputs(warehouse, klaviyo_public_id, day, timezone, need_lines)
             results.append(
                 run_job(
                     warehouse,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,18 +22,13 @@ from typing import Any
 import simdjson
 
 from klaviyo_analytics.klaviyo.models import Metric, RawEventPage
-from klaviyo_analytics.sync.pages import PageStage, load_sql
+from klaviyo_analytics.sync.pages import PageStage, StagedBatch, load_sql
 from klaviyo_analytics.sync.pipeline import prefetch, release_memory
 from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
 from klaviyo_analytics.warehouse import Warehouse
 
 #: Test hook: SIGKILL this process after this many inserted batches (crash-safety tests only).
 KILL_AFTER_BATCHES_ENV = "KLAVIYO_ANALYTICS_TEST_KILL_AFTER_BATCHES"
-
-#: Statements that load a batch of Placed Order pages, in order: line items first, so an order
-#: row is the marker that its items are complete.
-_ORDER_LOADERS = ["line_items_from_pages.sql", "orders_from_pages.sql"]
-_REFUND_LOADERS = ["refunds_from_pages.sql"]
 
 _RowCounter = Callable[[simdjson.Object], int]
 
@@ -158,29 +154,71 @@ class EventSync(ScopedSync):
         self,
         stage: PageStage,
         pages: Iterator[RawEventPage],
-        statements: list[str],
+        first: list[str],
+        then: list[str],
         params: dict[str, Any],
         out: EventSyncOutcome,
         progress: str,
-        commit: Callable[[], None],
+        commit: Callable[[datetime, int], None],
     ) -> None:
-        """Stage ``pages`` and load them with ``statements`` every ``batch_rows`` events."""
+        """Stage ``pages`` every ``batch_rows`` events and load each batch: ``first`` statements,
+        then ``then`` statements, then ``commit(newest event time of the batch, rows so far)``.
 
-        def load() -> None:
-            out.rows_written += stage.load(statements, {**params, "version": self._next_version()})
+        The ``then`` statements of a batch run in a worker thread while the next batch's pages are
+        staged and its ``first`` statements run (ClickHouse runs each statement on one core, so
+        this puts the second core to work); a batch's ``then`` starts only after its ``first``
+        finished, and batches commit in order, each after all of its statements. ``stage`` needs
+        two tables when ``then`` is not empty.
+        """
+        pending: tuple[Future[None], StagedBatch, datetime | None] | None = None
+
+        def finish() -> None:
+            nonlocal pending
+            if pending is None:
+                return
+            future, batch, watermark = pending
+            pending = None
+            try:
+                future.result()
+            finally:
+                stage.release(batch)
+            out.rows_written += batch.rows
             self._after_batch()
             release_memory(self.warehouse)
-            commit()
+            if watermark is not None:
+                commit(watermark, out.rows_written)
 
-        for page in pages:
-            stage.add(page)
-            if page.newest and (out.watermark is None or page.newest > out.watermark):
-                out.watermark = page.newest
-            out.events_read += page.events
-            self.progress.advance(progress, page.events)
-            if stage.buffered_events >= self.batch_rows:
-                load()
-        load()
+        def load(worker: ThreadPoolExecutor) -> None:
+            nonlocal pending
+            watermark = out.watermark  # every page staged now is in this batch or an earlier one
+            batch = stage.stage()
+            if batch is None:
+                return
+            batch_params = {**params, "version": self._next_version()}
+            try:
+                stage.run(batch, first, batch_params)  # overlaps the previous batch's `then`
+            except BaseException:
+                stage.release(batch)
+                raise
+            finish()
+            done: Future[None] = Future()
+            if then:
+                done = worker.submit(stage.run, batch, then, batch_params)
+            else:
+                done.set_result(None)
+            pending = (done, batch, watermark)
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="klaviyo-load") as worker:
+            for page in pages:
+                stage.add(page)
+                if page.newest and (out.watermark is None or page.newest > out.watermark):
+                    out.watermark = page.newest
+                out.events_read += page.events
+                self.progress.advance(progress, page.events)
+                if stage.buffered_events >= self.batch_rows:
+                    load(worker)
+            load(worker)
+            finish()
 
     def _pages(
         self, metric: Metric, since: datetime, until: datetime, rows: _RowCounter | None = None
@@ -221,13 +259,22 @@ class EventSync(ScopedSync):
         out = EventSyncOutcome()
         params = {"kid": self.kid, "tz": self.tz.key, "synced_at": _now()}
 
-        def commit() -> None:
-            if out.watermark is not None:
-                checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)
+        def commit(watermark: datetime, rows: int) -> None:
+            checkpoint(min(watermark, self.client.server_now()), rows)
 
         pages = self._pages(metric, since, until, _order_rows)
-        with PageStage(self.warehouse, self.kid, "orders") as stage, closing(pages):
-            self._load_pages(stage, pages, _ORDER_LOADERS, params, out, "orders", commit)
+        with PageStage(self.warehouse, self.kid, "orders", tables=2) as stage, closing(pages):
+            # Line items first: an order row is the marker that its items are complete.
+            self._load_pages(
+                stage,
+                pages,
+                ["line_items_from_pages.sql"],
+                ["orders_from_pages.sql"],
+                params,
+                out,
+                "orders",
+                commit,
+            )
         recompute_context(self.warehouse, self.kid, self._next_version)
         return out
 
@@ -268,7 +315,14 @@ class EventSync(ScopedSync):
                 pages = self._pages(metric, since, until)
                 with closing(pages):
                     self._load_pages(
-                        stage, pages, _REFUND_LOADERS, params, out, "refunds", lambda: None
+                        stage,
+                        pages,
+                        ["refunds_from_pages.sql"],
+                        [],
+                        params,
+                        out,
+                        "refunds",
+                        lambda watermark, rows: None,  # committed once every metric is read
                     )
         if out.watermark is not None:
             checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)

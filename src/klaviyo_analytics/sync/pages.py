@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import struct
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -57,40 +58,57 @@ def _varint(n: int) -> bytes:
             return bytes(out)
 
 
-class PageStage:
-    """The staging table of one store's raw pages of one data type
-    (``sync_pages_<hash of the account>_<data type>``).
+@dataclass(frozen=True)
+class StagedBatch:
+    """A batch of pages written to one staging table.
 
-    One sync of a store runs at a time (the dashboard lock), so the table is per store and data
-    type; it is created empty when a sync starts (a crashed run's leftovers are dropped) and
-    dropped at the end.
+    Attributes:
+        table: the staging table holding it.
+        rows: the warehouse rows its pages make (:attr:`RawEventPage.rows`).
+    """
+
+    table: str
+    rows: int
+
+
+class PageStage:
+    """The staging tables of one store's raw pages of one data type
+    (``sync_pages_<hash of the account>_<data type>_<n>``, ``ENGINE = Memory``).
+
+    One sync of a store runs at a time (the dashboard lock), so the tables are per store and data
+    type; they are created empty when a sync starts (a crashed run's leftovers are dropped) and
+    dropped at the end. With two tables one batch can be loaded while the next one is staged.
 
     Args:
         warehouse: the warehouse.
         kid: the Klaviyo public id of the store being synced.
         data_type: ``orders`` or ``refunds``.
+        tables: how many staging tables to rotate through.
     """
 
-    def __init__(self, warehouse: Warehouse, kid: str, data_type: str) -> None:
+    def __init__(self, warehouse: Warehouse, kid: str, data_type: str, tables: int = 1) -> None:
         self.warehouse = warehouse
         self.kid = kid
         digest = hashlib.sha256(kid.encode()).hexdigest()[:16]
-        self.table = f"sync_pages_{digest}_{data_type}"
+        self.tables = [f"sync_pages_{digest}_{data_type}_{i}" for i in range(tables)]
+        self._next = 0
         self._buffer: list[bytes] = []
         self.pages = 0
         self.buffered_events = 0
         self._buffered_rows = 0
 
     def __enter__(self) -> PageStage:
-        self.warehouse.command(f"DROP TABLE IF EXISTS {self.table}")
-        self.warehouse.command(
-            f"CREATE TABLE {self.table} (page UInt32, body String) ENGINE = Memory"
-        )
+        for table in self.tables:
+            self.warehouse.command(f"DROP TABLE IF EXISTS {table}")
+            self.warehouse.command(
+                f"CREATE TABLE {table} (page UInt32, body String) ENGINE = Memory"
+            )
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._buffer.clear()
-        self.warehouse.command(f"DROP TABLE IF EXISTS {self.table}")
+        for table in self.tables:
+            self.warehouse.command(f"DROP TABLE IF EXISTS {table}")
 
     def add(self, page: RawEventPage) -> None:
         """Buffer one validated page (its bytes as received)."""
@@ -100,31 +118,31 @@ class PageStage:
         self.buffered_events += page.events
         self._buffered_rows += page.rows
 
-    def load(self, statements: list[str], params: dict[str, Any]) -> int:
-        """Write the buffered pages to the staging table, run ``statements`` over them, empty it.
+    def stage(self) -> StagedBatch | None:
+        """Write the buffered pages to the next staging table (None when nothing is buffered).
 
-        Args:
-            statements: ``sync/sql`` file names, run in order (each an ``INSERT ... SELECT``).
-            params: their parameters (``pages`` is set here).
+        The caller must have released the batch that used that table before (:meth:`release`).
+        """
+        if not self._buffer:
+            return None
+        pieces, self._buffer = self._buffer, []
+        rows, self._buffered_rows, self.buffered_events = self._buffered_rows, 0, 0
+        table = self.tables[self._next]
+        self._next = (self._next + 1) % len(self.tables)
+        # One block per page (no squashing): ClickHouse holds one page's parsed columns at a
+        # time per thread, not the whole batch's.
+        self.warehouse.insert_raw(
+            table, ["page", "body"], pieces, "RowBinary", settings=_BLOCK_PER_PAGE
+        )
+        return StagedBatch(table, rows)
 
-        Returns:
-            Rows written: the pages' row counts (:attr:`RawEventPage.rows`). An event repeated
-            across pages is written twice and collapses in ReplacingMergeTree.
+    def run(self, batch: StagedBatch, statements: list[str], params: dict[str, Any]) -> None:
+        """Run ``statements`` (``sync/sql`` file names, in order) over a staged batch.
 
         Raises:
             InvalidEventDataError: an event carries a money value or count that is not a number.
         """
-        if not self._buffer:
-            return 0
-        pieces, self._buffer = self._buffer, []
-        rows, self._buffered_rows, self.buffered_events = self._buffered_rows, 0, 0
-        # One block per page (no squashing): ClickHouse parses the pages on all its threads and
-        # holds one page's parsed columns per thread at a time, not the whole batch's.
-        self.warehouse.insert_raw(
-            self.table, ["page", "body"], pieces, "RowBinary", settings=_BLOCK_PER_PAGE
-        )
-        del pieces
-        params = {**params, "pages": self.table}
+        params = {**params, "pages": batch.table}
         try:
             for name in statements:
                 self.warehouse.command(load_sql(name), params)
@@ -133,6 +151,23 @@ class PageStage:
             if reason is None:
                 raise
             raise InvalidEventDataError(f"{reason} in a Klaviyo event; {exc}") from None
+
+    def release(self, batch: StagedBatch) -> None:
+        """Empty the batch's staging table."""
+        self.warehouse.command(f"TRUNCATE TABLE {batch.table}")
+
+    def load(self, statements: list[str], params: dict[str, Any]) -> int:
+        """Stage the buffered pages, run ``statements`` over them and release them.
+
+        Returns:
+            Rows written: the pages' row counts (:attr:`RawEventPage.rows`). An event repeated
+            across pages is written twice and collapses in ReplacingMergeTree.
+        """
+        batch = self.stage()
+        if batch is None:
+            return 0
+        try:
+            self.run(batch, statements, params)
         finally:
-            self.warehouse.command(f"TRUNCATE TABLE {self.table}")
-        return rows
+            self.release(batch)
+        return batch.rows

@@ -272,6 +272,8 @@ class EventSync(ScopedSync):
         def commit(watermark: datetime, rows: int) -> None:
             checkpoint(min(watermark, self.client.server_now()), rows)
 
+        # A crashed run's pending rows are derived first, so they do not wait on this run's reads.
+        recompute_context(self.warehouse, self.kid, self._next_version)
         pages = self._pages(metric, since, until, self.batch_rows, _order_rows)
         with PageStage(self.warehouse, self.kid, "orders", tables=2) as stage, closing(pages):
             # Line items first: an order row is the marker that its items are complete.

@@ -9,7 +9,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from tests.sync.truthcheck import assert_reports_match
+from tests.sync.truthcheck import (
+    assert_events_match,
+    assert_reports_match,
+    dump_in_process,
+    dump_sql_for,
+)
 
 from klaviyo_analytics.context import AppContext
 from klaviyo_analytics.metadata import LockHeldError
@@ -34,10 +39,7 @@ def make_ctx(tmp_path: Path, warehouse: Warehouse, base_url: str, **extra: Any) 
         klaviyo_base_url=base_url,
         klaviyo_pacing=False,
         klaviyo_retry_base_seconds=0.01,
-        sync_backfill_days=90,
-        sync_events_page_size=50,
-        sync_batch_rows=60,
-        **extra,
+        **{"sync_backfill_days": 90, "sync_events_page_size": 50, "sync_batch_rows": 60, **extra},
     )
     return AppContext(settings, database=warehouse.database)
 
@@ -152,6 +154,21 @@ def test_full_sync_equals_ground_truth_and_resync_is_idempotent(
     assert sync_store(ctx, store, full=True).ok
     assert_matches_truth(ctx, kid, 0, SIM_NOW)
     assert_customer_context(ctx, kid)
+
+
+def test_many_small_batches_of_every_event_type_reach_truth(
+    sim: SimulatorServer, warehouse: Warehouse, tmp_path: Path
+) -> None:
+    """Pages of 5 events and batches of 8: every page is its own batch for orders (pipelined over
+    two staging tables) and for refunds/cancellations (one table, batches of 2); a staging table
+    is never re-used before its batch is released (PageStage raises otherwise)."""
+    ctx = make_ctx(tmp_path, warehouse, sim.base_url, sync_events_page_size=5, sync_batch_rows=8)
+    store = _add(ctx, sim)
+    result = sync_store(ctx, store, only=["orders", "refunds"])
+    assert result.ok, result
+    kid = sim.accounts[0].public_id
+    dump = dump_in_process(ctx.warehouse.rows(dump_sql_for(kid)))
+    assert_events_match(dump, ground_truth(SEED, "tiny", 0, as_of=SIM_NOW, now=SIM_NOW))
 
 
 def test_incremental_sync_picks_up_new_orders_exactly_once(

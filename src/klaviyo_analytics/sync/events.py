@@ -206,12 +206,13 @@ class EventSync(ScopedSync):
                 stage.release(batch)
                 raise
             finish()
-            done: Future[None] = Future()
             if then:
-                done = worker.submit(stage.run, batch, then, batch_params)
-            else:
+                pending = (worker.submit(stage.run, batch, then, batch_params), batch, watermark)
+            else:  # nothing to overlap: the batch is done (and its table free for the next one)
+                done: Future[None] = Future()
                 done.set_result(None)
-            pending = (done, batch, watermark)
+                pending = (done, batch, watermark)
+                finish()
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="klaviyo-load") as worker:
             for page in pages:

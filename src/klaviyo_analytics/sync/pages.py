@@ -92,6 +92,7 @@ class PageStage:
         digest = hashlib.sha256(kid.encode()).hexdigest()[:16]
         self.tables = [f"sync_pages_{digest}_{data_type}_{i}" for i in range(tables)]
         self._next = 0
+        self._busy: set[str] = set()  # tables holding a batch not released yet
         self._buffer: list[bytes] = []
         self.pages = 0
         self.buffered_events = 0
@@ -128,6 +129,9 @@ class PageStage:
         pieces, self._buffer = self._buffer, []
         rows, self._buffered_rows, self.buffered_events = self._buffered_rows, 0, 0
         table = self.tables[self._next]
+        if table in self._busy:  # a caller bug: it would mix two batches in one table
+            raise RuntimeError(f"staging table {table} still holds an unreleased batch")
+        self._busy.add(table)
         self._next = (self._next + 1) % len(self.tables)
         # One block per page (no squashing): ClickHouse holds one page's parsed columns at a
         # time per thread, not the whole batch's.
@@ -155,6 +159,7 @@ class PageStage:
     def release(self, batch: StagedBatch) -> None:
         """Empty the batch's staging table."""
         self.warehouse.command(f"TRUNCATE TABLE {batch.table}")
+        self._busy.discard(batch.table)
 
     def load(self, statements: list[str], params: dict[str, Any]) -> int:
         """Stage the buffered pages, run ``statements`` over them and release them.

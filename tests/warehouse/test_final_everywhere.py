@@ -204,3 +204,30 @@ def test_lightweight_delete_rows_stay_gone_through_final(warehouse: Warehouse) -
     ]
     warehouse.command("OPTIMIZE TABLE klaviyo_orders FINAL")
     assert warehouse.rows("SELECT order_id FROM klaviyo_orders") == [("o2",)]
+
+
+def test_command_applies_final_to_insert_select_and_leaves_values_alone(
+    warehouse: Warehouse,
+) -> None:
+    """An INSERT ... SELECT through `command` reads the 12 tables with FINAL (FINAL in the text and
+    `final = 1` written into the statement): unmerged versions copy as one row per key. An
+    INSERT ... VALUES, which cannot take a trailing SETTINGS clause, still runs."""
+    warehouse.command("CREATE TABLE copy_target (order_id String, v Decimal(10, 2)) ENGINE = Log")
+    cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    for value, version in ((Decimal("10.00"), 1), (Decimal("12.50"), 2)):
+        warehouse.insert_rows(
+            "klaviyo_orders",
+            [["A", "o1", value, date(2026, 1, 1), datetime(2026, 1, 1, 0, 0, version)]],
+            cols,
+        )
+    warehouse.command(
+        "-- a leading comment\nINSERT INTO copy_target SELECT order_id, order_value FROM klaviyo_orders"
+    )
+    warehouse.command("INSERT INTO copy_target VALUES ('o2', 1.00)")
+    assert sorted(warehouse.rows("SELECT order_id, v FROM copy_target")) == [
+        ("o1", Decimal("12.50")),
+        ("o2", Decimal("1.00")),
+    ]

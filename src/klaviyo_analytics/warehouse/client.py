@@ -41,6 +41,8 @@ _READ_SETTINGS: dict[str, Any] = {"final": 1}
 # Statements that read (after leading comments and blank lines), and a SETTINGS clause of their own.
 _READS = re.compile(r"^(?:\s*--[^\n]*\n|\s+)*(?:INSERT|SELECT|WITH)\b", re.I)
 _HAS_SETTINGS = re.compile(r"\bSETTINGS\b", re.I)
+# INSERT ... VALUES / FORMAT carry their data after the clause: no SETTINGS may follow it.
+_INLINE_DATA = re.compile(r"\b(?:VALUES|FORMAT)\b", re.I)
 T = TypeVar("T")
 
 # chDB holds one engine (one data path) per process and keeps it while any client is open;
@@ -289,7 +291,11 @@ class Warehouse:
         still go per call.
         """
         prepared = apply_final(sql)
-        if _READS.match(prepared) and not _HAS_SETTINGS.search(prepared):
+        if (
+            _READS.match(prepared)
+            and not _HAS_SETTINGS.search(prepared)
+            and not _INLINE_DATA.search(prepared)
+        ):
             inline = ", ".join(f"{k} = {v}" for k, v in _READ_SETTINGS.items())
             prepared = f"{prepared.rstrip().rstrip(';')}\nSETTINGS {inline}"
         client = self._client()

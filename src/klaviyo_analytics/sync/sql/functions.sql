@@ -6,8 +6,8 @@
 --                Callers round it half away from zero to cents, as the shop's books do
 --                (round(amount('1.005'), 2) = 1.01).
 --   count_of(s): an integer count ("3", 3, 3.0); '' → 0; anything else stops the statement.
--- (Flat on purpose: ClickHouse inlines a lambda at every use, and nested lambdas made the
--- statements' analysis cost ~40 ms per batch.)
+-- (Flat on purpose: ClickHouse inlines a lambda at every use; with lambdas calling lambdas each
+-- use cost ~1 ms of query analysis, measured, paid once per batch and statement.)
 WITH
     (s -> ifNull(toDecimal128OrNull(trimBoth(s), 9), toDecimal128(0, 9))
           + toDecimal128(throwIf(trimBoth(s) NOT IN ('', 'true', 'false')

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from functools import cache
-from importlib import resources
 
 from klaviyo_analytics.aggregates.errors import UnknownJobError
+from klaviyo_analytics.warehouse.sqlfiles import read_sql
 from klaviyo_analytics.warehouse.tables import VERSION_COLUMN, Table
 
 
@@ -108,10 +107,9 @@ JOBS: dict[JobName, Job] = {
 AGGREGATES_SYNC_FIELD = "aggregates_last_sync"
 
 
-@cache
 def load_sql(filename: str) -> str:
     """Read one file of ``aggregates/sql``."""
-    return resources.files("klaviyo_analytics.aggregates").joinpath("sql", filename).read_text()
+    return read_sql("klaviyo_analytics.aggregates", filename)
 
 
 def parse_jobs(names: str | None) -> list[Job]:

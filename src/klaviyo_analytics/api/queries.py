@@ -14,20 +14,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from klaviyo_analytics.warehouse import Warehouse
+from klaviyo_analytics.warehouse.sqlfiles import read_sql
 
-SQL_DIR = Path(__file__).resolve().parent / "sql"
 MAX_EXPORT_ROWS = 1_000_000
 
 
-@cache
 def load_sql(name: str) -> str:
     """The statement in ``api/sql/<name>.sql``."""
-    return (SQL_DIR / f"{name}.sql").read_text()
+    return read_sql("klaviyo_analytics.api", f"{name}.sql")
 
 
 @dataclass(frozen=True)

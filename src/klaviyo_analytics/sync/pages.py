@@ -4,46 +4,37 @@ A page of 1,000 Placed Order events is ~3.5 MB of JSON; turning it into Python o
 CPU than everything else the sync did. Instead the client only validates a page and reads its
 cursor (simdjson, no Python objects), the page's bytes go into a per-store staging table as they
 are, and one ``INSERT ... SELECT`` per target table (``sync/sql/*_from_pages.sql``) parses them
-with ``JSONExtract`` into typed rows. The staging table holds one batch at a time and is emptied
-after the batch's rows are written.
+with ``JSONExtract`` into typed rows. A staging table holds one batch at a time and is emptied
+after the batch's rows are written; orders rotate through two so one batch can load while the
+next is staged.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import struct
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from typing import Any
 
 from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
 from klaviyo_analytics.klaviyo.models import RawEventPage
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
+from klaviyo_analytics.warehouse.sqlfiles import read_sql
 
 _BLOCK_PER_PAGE = {
     "max_insert_block_size": 1,
     "min_insert_block_size_rows": 0,
     "min_insert_block_size_bytes": 0,
 }
-_INCLUDE = re.compile(r"^-- include: (\S+)$", re.M)
 
 #: Errors the page loaders raise on purpose (``throwIf``) for data that is present but unusable.
 _DATA_ERRORS = ("unparseable money value", "unparseable count")
 
 
-@cache
 def load_sql(name: str) -> str:
     """A statement of ``sync/sql`` with its ``-- include: file.sql`` lines expanded."""
-    root = resources.files("klaviyo_analytics.sync").joinpath("sql")
-    text = root.joinpath(name).read_text()
-    return _INCLUDE.sub(lambda m: _strip_comments(root.joinpath(m.group(1)).read_text()), text)
-
-
-def _strip_comments(sql: str) -> str:
-    return "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+    return read_sql("klaviyo_analytics.sync", name)
 
 
 def _varint(n: int) -> bytes:

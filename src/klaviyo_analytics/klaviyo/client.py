@@ -325,23 +325,21 @@ class KlaviyoClient:
         since: datetime,
         until: datetime,
         page_size: int,
-        include_profile: bool = True,
     ) -> dict[str, str]:
-        """Query of ``GET /api/events``: one metric, ``[since, until)``, oldest first."""
+        """Query of ``GET /api/events``: one metric, ``[since, until)``, oldest first, with the
+        events' profiles (their e-mail)."""
         flt = (
             f'and(equals(metric_id,"{metric_id}"),'
             f"greater-or-equal(datetime,{_iso(since)}),less-than(datetime,{_iso(until)}))"
         )
-        params = {
+        return {
             "filter": flt,
             "sort": "datetime",
             "page[size]": str(page_size),
             "fields[event]": "datetime,timestamp,event_properties",
+            "include": "profile",
+            "fields[profile]": "email",
         }
-        if include_profile:
-            params["include"] = "profile"
-            params["fields[profile]"] = "email"
-        return params
 
     def iter_raw_event_pages(
         self,

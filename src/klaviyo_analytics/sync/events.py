@@ -49,7 +49,7 @@ def _version(last: datetime | None) -> datetime:
 
     Equal versions are resolved by insertion order, which is what we want for re-writes.
     """
-    now = datetime.now(UTC).replace(microsecond=0)
+    now = _now()
     return max(now, last) if last else now
 
 

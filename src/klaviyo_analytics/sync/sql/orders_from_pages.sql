@@ -66,10 +66,7 @@ FROM (
         ev.attributes.event_properties AS props,
         props.`$extra` AS x,
         if(props.`$event_id` != '', props.`$event_id`, x.id) AS order_id,
-        coalesce(
-            toUnixTimestamp64Milli(
-                parseDateTime64BestEffortOrNull(ev.attributes.datetime, 3, 'UTC')),
-            toInt64(round(ev.attributes.timestamp * 1000))) AS ts_ms
+        event_ms(ev.attributes.datetime, ev.attributes.timestamp) AS ts_ms
     FROM (
         SELECT page, JSONExtract(body, 'data', 'Array(Tuple(
             attributes Tuple(

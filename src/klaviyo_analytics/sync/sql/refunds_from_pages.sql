@@ -55,10 +55,7 @@ FROM (
                 refund Tuple(refund_line_items Array(Tuple(
                     line_item_id String, product_id String, quantity String)))))') AS props,
         props.`$extra` AS x,
-        coalesce(
-            toUnixTimestamp64Milli(
-                parseDateTime64BestEffortOrNull(ev.attributes.datetime, 3, 'UTC')),
-            toInt64(round(ev.attributes.timestamp * 1000))) AS ts_ms
+        event_ms(ev.attributes.datetime, ev.attributes.timestamp) AS ts_ms
     FROM (
         SELECT page, JSONExtract(body, 'data', 'Array(Tuple(
             id String,

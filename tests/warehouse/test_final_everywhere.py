@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import ast
 import re
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -127,18 +129,20 @@ def test_apply_final_rewrites(sql: str, expected: str) -> None:
     assert reads_without_final(_strip_sql_comments(expected).split("'")[0]) == []
 
 
-def test_query_layer_deduplicates_unmerged_versions(warehouse: Warehouse) -> None:
-    """A read written without FINAL still sees one row per key through the query layer."""
+def _two_versions_of_one_order(warehouse: Warehouse) -> None:
+    """Order o1 written twice, unmerged: 10.00 at version 1, then 12.50 at version 2."""
     cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
-    from datetime import date, datetime
-    from decimal import Decimal
-
     for value, version in ((Decimal("10.00"), 1), (Decimal("12.50"), 2)):
         warehouse.insert_rows(
             "klaviyo_orders",
             [["A", "o1", value, date(2026, 1, 1), datetime(2026, 1, 1, 0, 0, version)]],
             cols,
         )
+
+
+def test_query_layer_deduplicates_unmerged_versions(warehouse: Warehouse) -> None:
+    """A read written without FINAL still sees one row per key through the query layer."""
+    _two_versions_of_one_order(warehouse)
     total = warehouse.scalar("SELECT sum(order_value) FROM klaviyo_orders")
     joined = warehouse.rows(
         "SELECT count() FROM klaviyo_orders AS a JOIN klaviyo_orders AS b ON a.order_id = b.order_id"
@@ -180,9 +184,6 @@ def test_apply_final_skips_delete_target(sql: str, expected: str) -> None:
 def test_lightweight_delete_rows_stay_gone_through_final(warehouse: Warehouse) -> None:
     """Rows removed by a lightweight DELETE do not come back through FINAL reads, even when an
     older version of the same key sits in another unmerged part."""
-    from datetime import date, datetime
-    from decimal import Decimal
-
     cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
     rows = [
         (Decimal("10.00"), "o1", 1),
@@ -213,16 +214,7 @@ def test_command_applies_final_to_insert_select_and_leaves_values_alone(
     `final = 1` written into the statement): unmerged versions copy as one row per key. An
     INSERT ... VALUES, which cannot take a trailing SETTINGS clause, still runs."""
     warehouse.command("CREATE TABLE copy_target (order_id String, v Decimal(10, 2)) ENGINE = Log")
-    cols = ["klaviyo_public_id", "order_id", "order_value", "order_date", "inserted_at"]
-    from datetime import date, datetime
-    from decimal import Decimal
-
-    for value, version in ((Decimal("10.00"), 1), (Decimal("12.50"), 2)):
-        warehouse.insert_rows(
-            "klaviyo_orders",
-            [["A", "o1", value, date(2026, 1, 1), datetime(2026, 1, 1, 0, 0, version)]],
-            cols,
-        )
+    _two_versions_of_one_order(warehouse)
     warehouse.command(
         "-- a leading comment\nINSERT INTO copy_target SELECT order_id, order_value FROM klaviyo_orders"
     )

@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         default=10_000,
         ge=1,
         le=1_000_000,
-        description="Orders per ClickHouse insert (bench/README.md).",
+        description="Events per loaded batch (refunds: a quarter of it; bench/README.md).",
     )
     sync_campaign_attribution_days: int = Field(default=30, ge=1, le=365)
     klaviyo_pacing: bool = Field(default=True, description="Client-side rate-limit pacing.")

@@ -1,8 +1,9 @@
 """Typed views of the JSON:API documents the sync reads (revision 2026-07-15).
 
-Parsing is deliberately light: plain slotted dataclasses built straight from ``orjson`` output, so
-a page of 1,000 events costs microseconds per event. Every parser tolerates missing optional
-fields (real accounts are messier than the simulator, docs/event-payloads.md) and raises
+Parsing is deliberately light: plain slotted dataclasses built straight from ``orjson`` output;
+events pages are not parsed at all (:class:`RawEventPage`: simdjson validates them and ClickHouse
+parses them). Every parser tolerates missing optional fields (real accounts are messier than the
+simulator, docs/event-payloads.md) and raises
 :class:`~klaviyo_analytics.klaviyo.errors.BadResponseError` only when the document's skeleton is
 wrong.
 """

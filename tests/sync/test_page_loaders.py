@@ -18,7 +18,7 @@ import simdjson
 from klaviyo_analytics.klaviyo.errors import InvalidEventDataError
 from klaviyo_analytics.klaviyo.models import RawEventPage
 from klaviyo_analytics.sync.events import _order_rows, recompute_context
-from klaviyo_analytics.sync.pages import PageStage
+from klaviyo_analytics.sync.pages import ORDER_PAGES, PageStage
 from klaviyo_analytics.warehouse import Warehouse
 
 KID = "KTEST"
@@ -54,7 +54,7 @@ def _page(*events: dict[str, Any], emails: dict[str, str] | None = None) -> byte
 
 
 def _load(wh: Warehouse, *pages: bytes, tz: str = "America/New_York") -> int:
-    with PageStage(wh, KID, "orders") as stage:
+    with PageStage(wh, KID, "orders", parse=ORDER_PAGES) as stage:
         for body in pages:
             stage.add(RawEventPage.scan(body, simdjson.Parser(), _order_rows))
         return stage.load(LOADERS, {"kid": KID, "tz": tz, "synced_at": NOW, "version": NOW})

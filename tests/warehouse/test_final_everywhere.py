@@ -88,13 +88,14 @@ def test_scanner_catches_missing_final() -> None:
 
 
 def test_stage_placeholder_is_only_the_staging_table() -> None:
-    from klaviyo_analytics.sync.pages import PageStage
+    from klaviyo_analytics.sync.pages import ORDER_PAGES, PageStage
 
     users = [where for where, sql in _sql_sources() if "{pages:Identifier}" in sql]
     assert users and all(where.startswith("sync/sql/") for where in users), users
-    stage = PageStage(None, "K", "orders", tables=2)  # type: ignore[arg-type]  # names only, no I/O
     spec = {t.value for t in Table}
-    assert all(t.startswith("sync_pages_") and t not in spec for t in stage.tables)
+    for parse in (None, ORDER_PAGES):  # names only, no I/O
+        stage = PageStage(None, "K", "orders", tables=2, parse=parse)  # type: ignore[arg-type]
+        assert all(t.startswith("sync_pages_") and t not in spec for t in stage.all_tables)
 
 
 def test_package_sql_reads_all_use_final() -> None:

@@ -22,7 +22,7 @@ from typing import Any
 import simdjson
 
 from klaviyo_analytics.klaviyo.models import Metric, RawEventPage
-from klaviyo_analytics.sync.pages import PageStage, StagedBatch, load_sql
+from klaviyo_analytics.sync.pages import ORDER_PAGES, PageStage, StagedBatch, load_sql
 from klaviyo_analytics.sync.pipeline import prefetch, release_memory
 from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
 from klaviyo_analytics.warehouse import Warehouse
@@ -276,13 +276,16 @@ class EventSync(ScopedSync):
         # A crashed run's pending rows are derived first, so they do not wait on this run's reads.
         recompute_context(self.warehouse, self.kid, self._next_version)
         pages = self._pages(metric, since, until, self.batch_rows, _order_rows)
-        with PageStage(self.warehouse, self.kid, "orders", tables=2) as stage, closing(pages):
+        with (
+            PageStage(self.warehouse, self.kid, "orders", tables=2, parse=ORDER_PAGES) as stage,
+            closing(pages),
+        ):
             # Line items first: an order row is the marker that its items are complete.
             self._load_pages(
                 stage,
                 pages,
-                ["line_items_from_pages.sql"],
-                ["orders_from_pages.sql"],
+                [],
+                ["line_items_from_pages.sql", "orders_from_pages.sql"],
                 params,
                 out,
                 "orders",

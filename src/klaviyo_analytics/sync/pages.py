@@ -3,16 +3,20 @@
 A page of 1,000 Placed Order events is ~3.5 MB of JSON; turning it into Python objects cost more
 CPU than everything else the sync did. Instead the client only validates a page and reads its
 cursor (simdjson, no Python objects), the page's bytes go into a per-store staging table as they
-are, and one ``INSERT ... SELECT`` per target table (``sync/sql/*_from_pages.sql``) parses them
-with ``JSONExtract`` into typed rows. A staging table holds one batch at a time and is emptied
-after the batch's rows are written; orders rotate through two so one batch can load while the
-next is staged.
+are, and ``INSERT ... SELECT`` statements (``sync/sql/*_from_pages.sql``) turn them into typed
+rows with ``JSONExtract``. Placed Order pages are parsed once, into a typed staging table
+(``order_pages.sql``, ``parse_order_pages.sql``) that both the line-items and the orders
+statement read: building the typed values, not scanning the JSON, is what costs, and parsing
+each page for each target table doubled it. A staging table holds one batch at a time and is
+emptied after the batch's rows are written; orders rotate through two so one batch can load
+while the next is staged.
 """
 
 from __future__ import annotations
 
 import hashlib
 import struct
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,26 +66,58 @@ class StagedBatch:
     rows: int
 
 
+@dataclass(frozen=True)
+class PageParse:
+    """How a data type's raw pages are parsed once into a typed staging table.
+
+    Attributes:
+        table_sql: the ``sync/sql`` file creating the typed table (parameter ``table``).
+        parse_sql: the ``sync/sql`` file filling it from the raw table (parameters ``pages``,
+            the raw table, and ``parsed``, the typed one) with ``JSONExtract`` into
+            ``row_type``: ``Tuple(...)`` of the typed table's columns other than ``page``.
+    """
+
+    table_sql: str
+    parse_sql: str
+
+
+#: Placed Order pages: parsed once for the line-items and the orders statement.
+ORDER_PAGES = PageParse("order_pages.sql", "parse_order_pages.sql")
+
+
 class PageStage:
-    """The staging tables of one store's raw pages of one data type
+    """The staging tables of one store's pages of one data type
     (``sync_pages_<hash of the account>_<data type>_<n>``, ``ENGINE = Memory``).
 
     One sync of a store runs at a time (the dashboard lock), so the tables are per store and data
     type; they are created empty when a sync starts (a crashed run's leftovers are dropped) and
     dropped at the end. With two tables one batch can be loaded while the next one is staged.
+    With ``parse``, the rotating tables hold parsed pages and the raw bytes pass through one more
+    table (``..._raw``), emptied as soon as its batch is parsed.
 
     Args:
         warehouse: the warehouse.
         kid: the Klaviyo public id of the store being synced.
         data_type: ``orders`` or ``refunds``.
         tables: how many staging tables to rotate through.
+        parse: parse the pages once into typed tables (else statements read the raw bytes).
     """
 
-    def __init__(self, warehouse: Warehouse, kid: str, data_type: str, tables: int = 1) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        kid: str,
+        data_type: str,
+        tables: int = 1,
+        parse: PageParse | None = None,
+    ) -> None:
         self.warehouse = warehouse
         self.kid = kid
         digest = hashlib.sha256(kid.encode()).hexdigest()[:16]
         self.tables = [f"sync_pages_{digest}_{data_type}_{i}" for i in range(tables)]
+        self.parse = parse
+        self.raw = f"sync_pages_{digest}_{data_type}_raw"
+        self._row_type = ""
         self._next = 0
         self._busy: set[str] = set()  # tables holding a batch not released yet
         self._buffer: list[bytes] = []
@@ -89,17 +125,36 @@ class PageStage:
         self.buffered_events = 0
         self._buffered_rows = 0
 
+    @property
+    def all_tables(self) -> list[str]:
+        """Every staging table this stage creates (the raw one too, when pages are parsed)."""
+        return [*self.tables, self.raw] if self.parse is not None else list(self.tables)
+
     def __enter__(self) -> PageStage:
-        for table in self.tables:
+        for table in self.all_tables:
             self.warehouse.command(f"DROP TABLE IF EXISTS {table}")
-            self.warehouse.command(
-                f"CREATE TABLE {table} (page UInt32, body String) ENGINE = Memory"
-            )
+        if self.parse is None:
+            for table in self.tables:
+                self.warehouse.command(
+                    f"CREATE TABLE {table} (page UInt32, body String) ENGINE = Memory"
+                )
+            return self
+        self.warehouse.command(
+            f"CREATE TABLE {self.raw} (page UInt32, body String) ENGINE = Memory"
+        )
+        for table in self.tables:
+            self.warehouse.command(load_sql(self.parse.table_sql), {"table": table})
+        columns = self.warehouse.rows(
+            "SELECT name, type FROM system.columns WHERE database = currentDatabase()"
+            " AND table = {t:String} AND name != 'page' ORDER BY position",
+            {"t": self.tables[0]},
+        )
+        self._row_type = "Tuple(" + ", ".join(f"{name} {type_}" for name, type_ in columns) + ")"
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._buffer.clear()
-        for table in self.tables:
+        for table in self.all_tables:
             self.warehouse.command(f"DROP TABLE IF EXISTS {table}")
 
     def add(self, page: RawEventPage) -> None:
@@ -124,12 +179,30 @@ class PageStage:
             raise RuntimeError(f"staging table {table} still holds an unreleased batch")
         self._busy.add(table)
         self._next = (self._next + 1) % len(self.tables)
-        # One block per page (no squashing): ClickHouse holds one page's parsed columns at a
-        # time per thread, not the whole batch's.
-        self.warehouse.insert_raw(
-            table, ["page", "body"], pieces, "RowBinary", settings=_BLOCK_PER_PAGE
-        )
-        return StagedBatch(table, rows)
+        batch = StagedBatch(table, rows)
+        try:
+            # One block per page (no squashing): ClickHouse holds one page's parsed columns at a
+            # time per thread, not the whole batch's.
+            self.warehouse.insert_raw(
+                table if self.parse is None else self.raw,
+                ["page", "body"],
+                pieces,
+                "RowBinary",
+                settings=_BLOCK_PER_PAGE,
+            )
+            if self.parse is not None:
+                try:
+                    self.warehouse.command(
+                        load_sql(self.parse.parse_sql),
+                        {"pages": self.raw, "parsed": table, "row_type": self._row_type},
+                    )
+                finally:
+                    self.warehouse.command(f"TRUNCATE TABLE {self.raw}")
+        except BaseException:
+            with suppress(WarehouseError):  # the original error matters, not the cleanup's
+                self.release(batch)
+            raise
+        return batch
 
     def run(self, batch: StagedBatch, statements: list[str], params: dict[str, Any]) -> None:
         """Run ``statements`` (``sync/sql`` file names, in order) over a staged batch.

@@ -1,6 +1,6 @@
--- klaviyo_order_line_items from raw Placed Order pages ({pages:Identifier}: one row per page,
--- the JSON:API document as Klaviyo sent it). ClickHouse parses the JSON; nothing of it becomes a
--- Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
+-- klaviyo_order_line_items from parsed Placed Order pages ({pages:Identifier}: one row per page,
+-- order_pages.sql, filled by parse_order_pages.sql). ClickHouse parses the JSON; nothing of it
+-- becomes a Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
 -- Money is read as text and rounded half away from zero to cents (`amount`, functions.sql); a
 -- value that is present but not a number fails the statement (never a silent 0).
 INSERT INTO klaviyo_order_line_items (
@@ -34,20 +34,8 @@ FROM (
            ev.attributes.event_properties.`$event_id`,
            ev.attributes.event_properties.`$extra`.id) AS order_id,
         ev.attributes.event_properties.`$extra`.line_items AS line_items
-    FROM (
-        SELECT JSONExtract(body, 'data', 'Array(Tuple(attributes Tuple(event_properties Tuple(
-            `$event_id` String,
-            `$extra` Tuple(
-                id String,
-                line_items Array(Tuple(
-                    id String, product_id String, variant_id String, title String, name String,
-                    sku String, vendor String, quantity String, price String,
-                    total_discount String, line_price String,
-                    product Tuple(id String, title String, vendor String, product_type String,
-                                  collections Array(String)))))))))') AS events
-        FROM {pages:Identifier}
-    )
-    ARRAY JOIN events AS ev
+    FROM {pages:Identifier}
+    ARRAY JOIN data AS ev
     WHERE order_id != ''
 )
 ARRAY JOIN line_items AS li

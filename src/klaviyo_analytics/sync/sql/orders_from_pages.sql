@@ -1,6 +1,6 @@
--- klaviyo_orders from raw Placed Order pages ({pages:Identifier}: one row per page, the JSON:API
--- document as Klaviyo sent it, `include=profile`). ClickHouse parses the JSON; nothing of it
--- becomes a Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
+-- klaviyo_orders from parsed Placed Order pages ({pages:Identifier}: one row per page,
+-- order_pages.sql, filled by parse_order_pages.sql from pages sent with `include=profile`).
+-- ClickHouse parses the JSON; nothing of it becomes a Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
 -- The customer-context columns are written as pending, (0, 0, 0), and re-derived from the store's
 -- whole history by recompute_context.sql at the end of the run (or of the next one after a crash).
 -- An event repeated across pages is written twice with the same version; FINAL shows one row. An event without an order
@@ -67,46 +67,14 @@ FROM (
         props.`$extra` AS x,
         if(props.`$event_id` != '', props.`$event_id`, x.id) AS order_id,
         event_ms(ev.attributes.datetime, ev.attributes.timestamp) AS ts_ms
-    FROM (
-        SELECT page, JSONExtract(body, 'data', 'Array(Tuple(
-            attributes Tuple(
-                timestamp Float64,
-                datetime String,
-                event_properties Tuple(
-                    `$value` String,
-                    `$event_id` String,
-                    `Item Count` String,
-                    `Discount Codes` Array(String),
-                    `Total Discounts` String,
-                    `Source Name` String,
-                    `$extra` Tuple(
-                        id String,
-                        email String,
-                        total_discounts String,
-                        discount_codes Array(Tuple(code String, type String)),
-                        customer Tuple(email String, tags String, orders_count String,
-                                       total_spent String),
-                        shipping_address Tuple(city String, province String,
-                                               province_code String, country String,
-                                               country_code String, zip String),
-                        client_details Tuple(user_agent String),
-                        landing_site String,
-                        line_items Array(Tuple(product_id String, quantity String,
-                                               product Tuple(id String)))))),
-            relationships Tuple(profile Tuple(data Tuple(id String)))))') AS events
-        FROM {pages:Identifier}
-    )
-    ARRAY JOIN events AS ev
+    FROM {pages:Identifier}
+    ARRAY JOIN data AS ev
     WHERE order_id != ''
 ) AS e
 -- the event's profile from `included` (its e-mail), matched within the same page
 ANY LEFT JOIN (
     SELECT page, profile.id AS id, profile.attributes.email AS email
-    FROM (
-        SELECT page, JSONExtract(body, 'included',
-            'Array(Tuple(type String, id String, attributes Tuple(email String)))') AS profiles
-        FROM {pages:Identifier}
-    )
-    ARRAY JOIN profiles AS profile
+    FROM {pages:Identifier}
+    ARRAY JOIN included AS profile
     WHERE profile.type = 'profile'
 ) AS p ON e.page = p.page AND e.profile_id = p.id

@@ -25,7 +25,7 @@ import httpx
 from klaviyo_analytics.context import AppContext
 from klaviyo_analytics.errors import KlaviyoAnalyticsError, UsageError
 from klaviyo_analytics.klaviyo.auth import ApiKeyAuth, Auth, OAuthAuth, TokenSet
-from klaviyo_analytics.klaviyo.client import KlaviyoClient, RetryPolicy
+from klaviyo_analytics.klaviyo.client import KlaviyoClient, RetryPolicy, new_http_client
 from klaviyo_analytics.klaviyo.errors import ReauthRequiredError
 from klaviyo_analytics.klaviyo.models import Metric
 from klaviyo_analytics.klaviyo.ratelimit import Pacer
@@ -175,9 +175,7 @@ def build_client(ctx: AppContext, store_public_id: str, creds: Credentials) -> K
         max_total=s.klaviyo_retry_max_total_seconds,
         timeout=s.klaviyo_timeout_seconds,
     )
-    http = httpx.Client(
-        timeout=retry.timeout, limits=httpx.Limits(max_connections=8, max_keepalive_connections=8)
-    )
+    http = new_http_client(retry.timeout)
     auth: Auth
     if creds.auth_method == "api_key" and creds.api_key is not None:
         auth = ApiKeyAuth(creds.api_key.get_secret_value(), creds.klaviyo_public_id)

@@ -9,7 +9,8 @@ off) so the sync's own RSS and CPU are measured apart from it. The sync runs in 
 fresh embedded data dir, one data type at a time, and prints one JSON line per scale: wall time,
 orders/s and events/s end to end, the sync process's CPU seconds (what the sync itself costs, as
 opposed to waiting for the simulator), peak RSS of the sync process and of the simulator
-(/proc/<pid>/status, sampled every 20 ms in a thread), and API calls per data type against the minimum the data needs.
+(/proc/<pid>/status, sampled every 20 ms in a thread), and API calls per data type against the
+minimum the data needs.
 """
 
 from __future__ import annotations

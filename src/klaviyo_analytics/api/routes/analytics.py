@@ -1,12 +1,14 @@
 """Per-store read endpoints over the warehouse: overview, daily series, the performance lists
-(with CSV export), customers, RFM, churn risk, products and "frequently bought together"."""
+(with CSV export), customers, RFM, churn risk, products and "frequently bought together".
 
-from __future__ import annotations
+The module does without ``from __future__ import annotations``: the routes that ``_list_routes``
+builds annotate their parameters with the factory's arguments, which FastAPI can only see in
+annotations evaluated when the routes are defined."""
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel
 
@@ -19,6 +21,7 @@ from klaviyo_analytics.api.deps import (
     Paging,
     Range,
     ReadableStore,
+    get_date_range,
 )
 from klaviyo_analytics.api.errors import InvalidParameterError
 from klaviyo_analytics.api.schemas import (
@@ -57,7 +60,6 @@ _CSV: dict[int | str, dict[str, Any]] = {
 _EXPORT: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "Every matching row as CSV."},
 }
-M = TypeVar("M", bound=BaseModel)
 
 Channel = Annotated[
     Literal["email", "sms", "push"] | None, Query(description="Only this send channel.")
@@ -112,29 +114,6 @@ def _kid(store: Store) -> str:
 def _filename(store: Store, name: str, rng: DateRange | None = None) -> str:
     span = f"_{rng.start}_{rng.end}" if rng else ""
     return f"{store.public_id}_{name}{span}.csv"
-
-
-def _page(
-    ctx: Ctx,
-    name: str,
-    params: Mapping[str, Any],
-    model: type[M],
-    sort: str | None,
-    order: str,
-    page: Paging | None,
-) -> tuple[list[M], list[dict[str, Any]], int]:
-    sort = _check_sort(name, sort)
-    rows = queries.list_rows(
-        ctx.warehouse,
-        name,
-        params,
-        sort=sort,
-        order=order,
-        limit=page.limit if page else None,
-        offset=page.offset if page else 0,
-    )
-    count = queries.list_count(ctx.warehouse, name, params) if page else len(rows)
-    return [model.model_validate(r) for r in rows], rows, count
 
 
 # -- overview and series ---------------------------------------------------------------------
@@ -209,171 +188,193 @@ def daily(store: ReadableStore, ctx: Ctx, rng: Range, fmt: OutputFormat = "json"
     return DailySeriesPublic(data=data, count=len(data))
 
 
-# -- campaigns, flows, forms, segments -------------------------------------------------------
+# -- the sortable, pageable lists -----------------------------------------------------------
+#
+# Each list of ``queries.LISTS`` gets two routes from ``_list_routes``: ``GET /<name>`` (a page as
+# JSON, or CSV with ``format=csv``) and ``GET /<name>/export.csv`` (every matching row as CSV).
+# Their query parameters all come from dependencies (FastAPI would list a route's own parameters
+# before those of its dependencies), so that OpenAPI lists them in the order of the routes'
+# signatures: the list's own filters, ``sort`` and ``order``, ``format``, the date range (dated
+# lists only), then paging. Of several malformed parameters, the first in that order is reported.
 
 
-def _campaigns(
-    store: Store,
-    ctx: Ctx,
-    rng: DateRange,
-    channel: str | None,
-    sort: str | None,
-    order: str,
-    page: Paging | None,
-) -> tuple[list[CampaignPublic], list[dict[str, Any]], int]:
-    params = {"kid": _kid(store), "channel": channel or "", **rng.params()}
-    return _page(ctx, "campaigns", params, CampaignPublic, sort, order, page)
+@dataclass(frozen=True)
+class ListFilters:
+    """The query parameters particular to one list, as a dependency: a subclass declares them as
+    its fields. This base has none."""
+
+    def params(self) -> dict[str, Any]:
+        """The filters as statement parameters.
+
+        Checks across parameters raise :class:`InvalidParameterError` here, in the route body,
+        after FastAPI has validated each parameter on its own.
+        """
+        return {}
+
+    def fields(self) -> dict[str, Any]:
+        """Fields of the list's JSON page besides ``data`` and ``count``."""
+        return {}
+
+    def file_tag(self) -> str:
+        """What the CSV file's name adds to the list's name."""
+        return ""
 
 
-@router.get("/campaigns", response_model=CampaignsPublic, responses=_CSV)
-def campaigns(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    page: Paging,
-    channel: Channel = None,
-    sort: Annotated[str | None, _sort_param("campaigns")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Campaigns with delivery, engagement and conversion rates and revenue over the range."""
-    data, rows, count = _campaigns(store, ctx, rng, channel, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(CampaignPublic, rows, _filename(store, "campaigns", rng))
-    return CampaignsPublic(data=data, count=count)
+@dataclass(frozen=True)
+class ChannelFilter(ListFilters):
+    """A list of message performance that can be narrowed to one channel."""
+
+    channel: Channel = None
+
+    def params(self) -> dict[str, Any]:
+        return {"channel": self.channel or ""}
 
 
-@router.get("/campaigns/export.csv", response_class=Response, responses=_EXPORT)
-def campaigns_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    channel: Channel = None,
-    sort: Annotated[str | None, _sort_param("campaigns")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every campaign of the range as CSV."""
-    _, rows, _ = _campaigns(store, ctx, rng, channel, sort, order, None)
-    return _csv_response(CampaignPublic, rows, _filename(store, "campaigns", rng))
+@dataclass(frozen=True)
+class Sorting:
+    """``sort`` (not yet checked against the list's keys) and ``order``."""
+
+    sort: str | None
+    order: str
 
 
-def _flows(
-    store: Store,
-    ctx: Ctx,
-    rng: DateRange,
-    channel: str | None,
-    sort: str | None,
-    order: str,
-    page: Paging | None,
-) -> tuple[list[FlowPublic], list[dict[str, Any]], int]:
-    params = {"kid": _kid(store), "channel": channel or "", **rng.params()}
-    return _page(ctx, "flows", params, FlowPublic, sort, order, page)
+def _output_format(fmt: OutputFormat = "json") -> str:
+    return fmt
 
 
-@router.get("/flows", response_model=FlowsPublic, responses=_CSV)
-def flows(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    page: Paging,
-    channel: Channel = None,
-    sort: Annotated[str | None, _sort_param("flows")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Flows (messages summed) with rates and revenue over the range."""
-    data, rows, count = _flows(store, ctx, rng, channel, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(FlowPublic, rows, _filename(store, "flows", rng))
-    return FlowsPublic(data=data, count=count)
+def _undated() -> DateRange | None:
+    return None
 
 
-@router.get("/flows/export.csv", response_class=Response, responses=_EXPORT)
-def flows_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    channel: Channel = None,
-    sort: Annotated[str | None, _sort_param("flows")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every flow of the range as CSV."""
-    _, rows, _ = _flows(store, ctx, rng, channel, sort, order, None)
-    return _csv_response(FlowPublic, rows, _filename(store, "flows", rng))
+def _list_routes(
+    name: str,
+    row: type[BaseModel],
+    page_model: type[BaseModel],
+    filters: type[ListFilters] = ListFilters,
+    *,
+    dated: bool,
+    doc: str,
+    export_doc: str,
+) -> None:
+    """Register the list route and the export route of ``queries.LISTS[name]``.
+
+    Args:
+        name: the list, also the routes' path and name (the export's name ends in ``_export``).
+        row: the public model of one row; its fields are the CSV columns.
+        page_model: the JSON page: ``data``, ``count`` and ``filters.fields()``.
+        filters: the list's own query parameters.
+        dated: whether the list takes the ``from``/``to`` date range.
+        doc: the list route's description.
+        export_doc: the export route's description.
+    """
+    dates = get_date_range if dated else _undated
+
+    def sorting(
+        sort: Annotated[str | None, _sort_param(name)] = None, order: Order = "desc"
+    ) -> Sorting:
+        return Sorting(sort, order)
+
+    def query(
+        store: Store,
+        ctx: Ctx,
+        flt: ListFilters,
+        by: Sorting,
+        rng: DateRange | None,
+        page: Paging | None,
+    ) -> tuple[list[BaseModel], list[dict[str, Any]], int, str]:
+        """The page's rows as models and as dicts, the count of all matching rows, the file name."""
+        params = {"kid": _kid(store), **flt.params(), **(rng.params() if rng else {})}
+        rows = queries.list_rows(
+            ctx.warehouse,
+            name,
+            params,
+            sort=_check_sort(name, by.sort),
+            order=by.order,
+            limit=page.limit if page else None,
+            offset=page.offset if page else 0,
+        )
+        count = queries.list_count(ctx.warehouse, name, params) if page else len(rows)
+        data = [row.model_validate(r) for r in rows]
+        return data, rows, count, _filename(store, name + flt.file_tag(), rng)
+
+    def list_route(
+        store: ReadableStore,
+        ctx: Ctx,
+        flt: Annotated[ListFilters, Depends(filters)],
+        by: Annotated[Sorting, Depends(sorting)],
+        fmt: Annotated[str, Depends(_output_format)],
+        rng: Annotated[DateRange | None, Depends(dates)],
+        page: Paging,
+    ) -> Any:
+        data, rows, count, filename = query(store, ctx, flt, by, rng, page)
+        if fmt == "csv":
+            return _csv_response(row, rows, filename)
+        return page_model(data=data, count=count, **flt.fields())
+
+    def export_route(
+        store: ReadableStore,
+        ctx: Ctx,
+        flt: Annotated[ListFilters, Depends(filters)],
+        by: Annotated[Sorting, Depends(sorting)],
+        rng: Annotated[DateRange | None, Depends(dates)],
+    ) -> Response:
+        _, rows, _, filename = query(store, ctx, flt, by, rng, None)
+        return _csv_response(row, rows, filename)
+
+    router.add_api_route(
+        f"/{name}",
+        list_route,
+        methods=["GET"],
+        name=name,
+        description=doc,
+        response_model=page_model,
+        responses=_CSV,
+    )
+    router.add_api_route(
+        f"/{name}/export.csv",
+        export_route,
+        methods=["GET"],
+        name=f"{name}_export",
+        description=export_doc,
+        response_class=Response,
+        responses=_EXPORT,
+    )
 
 
-def _forms(
-    store: Store, ctx: Ctx, rng: DateRange, sort: str | None, order: str, page: Paging | None
-) -> tuple[list[FormPublic], list[dict[str, Any]], int]:
-    params = {"kid": _kid(store), **rng.params()}
-    return _page(ctx, "forms", params, FormPublic, sort, order, page)
-
-
-@router.get("/forms", response_model=FormsPublic, responses=_CSV)
-def forms(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    page: Paging,
-    sort: Annotated[str | None, _sort_param("forms")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Sign-up forms with views, submits and submit rate over the range."""
-    data, rows, count = _forms(store, ctx, rng, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(FormPublic, rows, _filename(store, "forms", rng))
-    return FormsPublic(data=data, count=count)
-
-
-@router.get("/forms/export.csv", response_class=Response, responses=_EXPORT)
-def forms_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    sort: Annotated[str | None, _sort_param("forms")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every form of the range as CSV."""
-    _, rows, _ = _forms(store, ctx, rng, sort, order, None)
-    return _csv_response(FormPublic, rows, _filename(store, "forms", rng))
-
-
-def _segments(
-    store: Store, ctx: Ctx, rng: DateRange, sort: str | None, order: str, page: Paging | None
-) -> tuple[list[SegmentPublic], list[dict[str, Any]], int]:
-    params = {"kid": _kid(store), **rng.params()}
-    return _page(ctx, "segments", params, SegmentPublic, sort, order, page)
-
-
-@router.get("/segments", response_model=SegmentsPublic, responses=_CSV)
-def segments(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    page: Paging,
-    sort: Annotated[str | None, _sort_param("segments")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Klaviyo segments with size at the end of the range and growth over it."""
-    data, rows, count = _segments(store, ctx, rng, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(SegmentPublic, rows, _filename(store, "segments", rng))
-    return SegmentsPublic(data=data, count=count)
-
-
-@router.get("/segments/export.csv", response_class=Response, responses=_EXPORT)
-def segments_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    rng: Range,
-    sort: Annotated[str | None, _sort_param("segments")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every segment of the range as CSV."""
-    _, rows, _ = _segments(store, ctx, rng, sort, order, None)
-    return _csv_response(SegmentPublic, rows, _filename(store, "segments", rng))
+_list_routes(
+    "campaigns",
+    CampaignPublic,
+    CampaignsPublic,
+    ChannelFilter,
+    dated=True,
+    doc="Campaigns with delivery, engagement and conversion rates and revenue over the range.",
+    export_doc="Every campaign of the range as CSV.",
+)
+_list_routes(
+    "flows",
+    FlowPublic,
+    FlowsPublic,
+    ChannelFilter,
+    dated=True,
+    doc="Flows (messages summed) with rates and revenue over the range.",
+    export_doc="Every flow of the range as CSV.",
+)
+_list_routes(
+    "forms",
+    FormPublic,
+    FormsPublic,
+    dated=True,
+    doc="Sign-up forms with views, submits and submit rate over the range.",
+    export_doc="Every form of the range as CSV.",
+)
+_list_routes(
+    "segments",
+    SegmentPublic,
+    SegmentsPublic,
+    dated=True,
+    doc="Klaviyo segments with size at the end of the range and growth over it.",
+    export_doc="Every segment of the range as CSV.",
+)
 
 
 # -- customers, RFM, churn ------------------------------------------------------------------
@@ -385,63 +386,37 @@ ChurnMin = Annotated[float, Query(ge=0, le=1, description="Lowest churn risk (0.
 ChurnMax = Annotated[float, Query(ge=0, le=1, description="Highest churn risk (0..1).")]
 
 
-def _customers(
-    store: Store,
-    ctx: Ctx,
-    rfm_segment: str | None,
-    churn_min: float,
-    churn_max: float,
-    sort: str | None,
-    order: str,
-    page: Paging | None,
-) -> tuple[list[CustomerPublic], list[dict[str, Any]], int]:
-    if churn_min > churn_max:
-        raise InvalidParameterError(
-            "churn_min",
-            f"churn_min ({churn_min}) is above churn_max ({churn_max})",
-            code="invalid_range",
-        )
-    params = {
-        "kid": _kid(store),
-        "segment": rfm_segment or "",
-        "churn_min": churn_min,
-        "churn_max": churn_max,
-    }
-    return _page(ctx, "customers", params, CustomerPublic, sort, order, page)
+@dataclass(frozen=True)
+class CustomerFilters(ListFilters):
+    """Customers of one RFM segment within a churn-risk range."""
+
+    rfm_segment: RfmSegment = None
+    churn_min: ChurnMin = 0.0
+    churn_max: ChurnMax = 1.0
+
+    def params(self) -> dict[str, Any]:
+        if self.churn_min > self.churn_max:
+            raise InvalidParameterError(
+                "churn_min",
+                f"churn_min ({self.churn_min}) is above churn_max ({self.churn_max})",
+                code="invalid_range",
+            )
+        return {
+            "segment": self.rfm_segment or "",
+            "churn_min": self.churn_min,
+            "churn_max": self.churn_max,
+        }
 
 
-@router.get("/customers", response_model=CustomersPublic, responses=_CSV)
-def customers(
-    store: ReadableStore,
-    ctx: Ctx,
-    page: Paging,
-    rfm_segment: RfmSegment = None,
-    churn_min: ChurnMin = 0.0,
-    churn_max: ChurnMax = 1.0,
-    sort: Annotated[str | None, _sort_param("customers")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Customer profiles filtered by RFM segment and churn-risk range, sorted and paged."""
-    data, rows, count = _customers(store, ctx, rfm_segment, churn_min, churn_max, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(CustomerPublic, rows, _filename(store, "customers"))
-    return CustomersPublic(data=data, count=count)
-
-
-@router.get("/customers/export.csv", response_class=Response, responses=_EXPORT)
-def customers_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    rfm_segment: RfmSegment = None,
-    churn_min: ChurnMin = 0.0,
-    churn_max: ChurnMax = 1.0,
-    sort: Annotated[str | None, _sort_param("customers")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every matching customer profile as CSV."""
-    _, rows, _ = _customers(store, ctx, rfm_segment, churn_min, churn_max, sort, order, None)
-    return _csv_response(CustomerPublic, rows, _filename(store, "customers"))
+_list_routes(
+    "customers",
+    CustomerPublic,
+    CustomersPublic,
+    CustomerFilters,
+    dated=False,
+    doc="Customer profiles filtered by RFM segment and churn-risk range, sorted and paged.",
+    export_doc="Every matching customer profile as CSV.",
+)
 
 
 @router.get("/rfm", response_model=RfmPublic)
@@ -492,41 +467,31 @@ def churn_risk(store: ReadableStore, ctx: Ctx) -> ChurnPublic:
 # -- products --------------------------------------------------------------------------------
 
 
-def _products(
-    store: Store, ctx: Ctx, window: int, sort: str | None, order: str, page: Paging | None
-) -> tuple[list[ProductPublic], list[dict[str, Any]], int]:
-    params = {"kid": _kid(store), "window": _check_window(window)}
-    return _page(ctx, "products", params, ProductPublic, sort, order, page)
+@dataclass(frozen=True)
+class WindowFilter(ListFilters):
+    """Products over a sales window of 30, 60 or 90 days."""
+
+    window: Window = 30
+
+    def params(self) -> dict[str, Any]:
+        return {"window": _check_window(self.window)}
+
+    def fields(self) -> dict[str, Any]:
+        return {"window": self.window}
+
+    def file_tag(self) -> str:
+        return f"_{self.window}d"
 
 
-@router.get("/products", response_model=ProductsPublic, responses=_CSV)
-def products(
-    store: ReadableStore,
-    ctx: Ctx,
-    page: Paging,
-    window: Window = 30,
-    sort: Annotated[str | None, _sort_param("products")] = None,
-    order: Order = "desc",
-    fmt: OutputFormat = "json",
-) -> Any:
-    """Products with revenue, units and customers for a 30/60/90-day window."""
-    data, rows, count = _products(store, ctx, window, sort, order, page)
-    if fmt == "csv":
-        return _csv_response(ProductPublic, rows, _filename(store, f"products_{window}d"))
-    return ProductsPublic(window=window, data=data, count=count)
-
-
-@router.get("/products/export.csv", response_class=Response, responses=_EXPORT)
-def products_export(
-    store: ReadableStore,
-    ctx: Ctx,
-    window: Window = 30,
-    sort: Annotated[str | None, _sort_param("products")] = None,
-    order: Order = "desc",
-) -> Response:
-    """Every product for the window as CSV."""
-    _, rows, _ = _products(store, ctx, window, sort, order, None)
-    return _csv_response(ProductPublic, rows, _filename(store, f"products_{window}d"))
+_list_routes(
+    "products",
+    ProductPublic,
+    ProductsPublic,
+    WindowFilter,
+    dated=False,
+    doc="Products with revenue, units and customers for a 30/60/90-day window.",
+    export_doc="Every product for the window as CSV.",
+)
 
 
 ProductId = Annotated[str, Path(min_length=1, max_length=200, description="The product id.")]

@@ -40,6 +40,11 @@ class Job:
             (the temporary table ``agg_run_orders``).
         reads_run_lines: whether it also reads the run's counted line items
             (``agg_run_lines``, the costly part of the run's inputs).
+        sorted_rows: whether its SELECT emits the rows in the table's key order (the runner
+            then inserts them in one stream, so they are written without a sort).
+        small_table: whether its table holds few rows per store (days, products): the runner
+            counts this run's and older visible rows in one FINAL read and deletes only when
+            an older row is visible, instead of always deleting and then counting.
     """
 
     name: JobName
@@ -50,6 +55,8 @@ class Job:
     summary_file: str | None = None
     reads_run_inputs: bool = True
     reads_run_lines: bool = True
+    sorted_rows: bool = False
+    small_table: bool = False
 
     @property
     def version_column(self) -> str:
@@ -70,6 +77,7 @@ JOBS: dict[JobName, Job] = {
         "campaign_aggregates_last_run",
         reads_run_inputs=False,
         reads_run_lines=False,
+        small_table=True,
     ),
     JobName.ACCOUNT_DAILY: Job(
         JobName.ACCOUNT_DAILY,
@@ -78,6 +86,7 @@ JOBS: dict[JobName, Job] = {
         timedelta(minutes=15),
         "campaign_aggregates_last_run",
         reads_run_lines=False,
+        small_table=True,
     ),
     JobName.CUSTOMERS: Job(
         JobName.CUSTOMERS,
@@ -93,6 +102,7 @@ JOBS: dict[JobName, Job] = {
         "products_master.sql",
         timedelta(hours=1),
         "product_analytics_last_run",
+        small_table=True,
     ),
     JobName.RELATIONSHIPS: Job(
         JobName.RELATIONSHIPS,
@@ -100,6 +110,7 @@ JOBS: dict[JobName, Job] = {
         "product_relationships_optimized.sql",
         timedelta(hours=4),
         "product_relationships_last_run",
+        sorted_rows=True,
     ),
 }
 

@@ -90,6 +90,17 @@ WITH
         FROM days AS d
         LEFT JOIN order_days AS od ON od.day = d.day
         LEFT JOIN message_days AS md ON md.day = d.day
+    ),
+    with_prev AS (
+        -- the previous calendar day's measures (the row dated day - 1; 0 when there is none):
+        -- a one-day RANGE frame over the days instead of a second evaluation of joined
+        SELECT
+            *,
+            sum(total_revenue) OVER previous_day AS prev_revenue,
+            sum(total_orders) OVER previous_day AS prev_orders,
+            sum(unique_customers) OVER previous_day AS prev_customers
+        FROM joined
+        WINDOW previous_day AS (ORDER BY day RANGE BETWEEN 1 PRECEDING AND 1 PRECEDING)
     )
 SELECT
     {store:String} AS klaviyo_public_id,
@@ -121,16 +132,15 @@ SELECT
         round(toDecimal128((cur.flow_revenue + cur.campaign_revenue) / cur.recipients, 6), 2), 0), 2)
         AS revenue_per_recipient,
     -- growth versus the previous calendar day; 0 when that day had none of the measure
-    toFloat32(if(prev.total_revenue > 0,
-        (toFloat64(cur.total_revenue) - toFloat64(prev.total_revenue))
-            / toFloat64(prev.total_revenue) * 100, 0)) AS revenue_growth_pct,
-    toFloat32(if(prev.total_orders > 0,
-        (toFloat64(cur.total_orders) - prev.total_orders) / prev.total_orders * 100, 0))
+    toFloat32(if(cur.prev_revenue > 0,
+        (toFloat64(cur.total_revenue) - toFloat64(cur.prev_revenue))
+            / toFloat64(cur.prev_revenue) * 100, 0)) AS revenue_growth_pct,
+    toFloat32(if(cur.prev_orders > 0,
+        (toFloat64(cur.total_orders) - cur.prev_orders) / cur.prev_orders * 100, 0))
         AS order_growth_pct,
-    toFloat32(if(prev.unique_customers > 0,
-        (toFloat64(cur.unique_customers) - prev.unique_customers) / prev.unique_customers * 100,
+    toFloat32(if(cur.prev_customers > 0,
+        (toFloat64(cur.unique_customers) - cur.prev_customers) / cur.prev_customers * 100,
         0)) AS customer_growth_pct,
     {version:DateTime} AS timestamp
-FROM joined AS cur
-LEFT JOIN joined AS prev ON prev.day = cur.day - 1
+FROM with_prev AS cur
 SETTINGS join_use_nulls = 0

@@ -32,33 +32,15 @@ WITH
         WHERE c.klaviyo_public_id = {store:String} AND c.date <= {as_of:Date}
         GROUP BY day, channel, campaign_id
     ),
-    tagged AS (
-        SELECT camp.day AS day, camp.channel AS channel, camp.revenue AS revenue, t.tags AS tags
+    camp_tags AS (
+        -- each campaign's distinct non-empty tags (none: an empty array)
+        SELECT camp.*, arrayFilter(tag -> tag != '', arrayDistinct(t.tags)) AS tags
         FROM camp
-        INNER JOIN (
+        LEFT JOIN (
             SELECT ct.campaign_id AS campaign_id, ct.tags AS tags
             FROM campaign_tags AS ct FINAL
             WHERE ct.klaviyo_public_id = {store:String}
         ) AS t ON t.campaign_id = camp.campaign_id
-    ),
-    tag_rev AS (
-        SELECT day, channel, tag, sum(revenue) AS tag_revenue
-        FROM tagged
-        ARRAY JOIN arrayDistinct(tags) AS tag
-        WHERE tag != ''
-        GROUP BY day, channel, tag
-    ),
-    tag_agg AS (
-        SELECT
-            day,
-            channel,
-            mapFromArrays(groupArray(tag), groupArray(tag_revenue)) AS tag_performance,
-            arraySlice(
-                arrayMap(p -> p.2, arraySort(p -> (-p.1, p.2), groupArray((tag_revenue, tag)))),
-                1, 5
-            ) AS top_tags
-        FROM tag_rev
-        GROUP BY day, channel
     ),
     daily AS (
         SELECT
@@ -77,8 +59,15 @@ WITH
             if(sum(delivered) > 0, sum(conv_w) / sum(delivered), avg(conv_mean)) AS conv_rate,
             -- best: highest revenue, ties to the smallest campaign id; worst: the reverse
             arraySort(p -> (-p.2, p.1), groupArray((campaign_id, revenue, campaign_name)))[1] AS best,
-            arraySort(p -> (p.2, p.1), groupArray((campaign_id, revenue, campaign_name)))[1] AS worst
-        FROM camp
+            arraySort(p -> (p.2, p.1), groupArray((campaign_id, revenue, campaign_name)))[1] AS worst,
+            -- revenue per tag: each campaign's revenue counts once for each of its tags
+            arrayFlatten(groupArray(arrayMap(tag -> (tag, revenue), tags))) AS tag_revenues,
+            arraySort(arrayDistinct(arrayMap(p -> p.1, tag_revenues))) AS tag_names,
+            arrayMap(
+                tag -> arraySum(arrayMap(p -> p.2, arrayFilter(p -> p.1 = tag, tag_revenues))),
+                tag_names
+            ) AS tag_sums
+        FROM camp_tags
         GROUP BY day, channel
     )
 SELECT
@@ -105,8 +94,9 @@ SELECT
     d.worst.1 AS worst_campaign_id,
     d.worst.3 AS worst_campaign_name,
     toDecimal64(round(toDecimal128(d.worst.2, 6), 2), 2) AS worst_campaign_revenue,
-    t.top_tags AS top_tags,
-    t.tag_performance AS tag_performance,
+    -- top tags: the highest tag revenue first, ties by tag name
+    arraySlice(arrayMap(p -> p.2, arraySort(p -> (-p.1, p.2), arrayZip(d.tag_sums, d.tag_names))), 1, 5)
+        AS top_tags,
+    mapFromArrays(d.tag_names, d.tag_sums) AS tag_performance,
     {version:DateTime} AS processed_at
 FROM daily AS d
-LEFT JOIN tag_agg AS t ON t.day = d.day AND t.channel = d.channel

@@ -42,41 +42,39 @@ WITH
         FROM (SELECT customer_no, hour, count() AS n FROM orders GROUP BY customer_no, hour)
         GROUP BY customer_no
     ),
-    lines AS (
-        -- the run's counted line items of orders with an email (agg_run_lines)
-        SELECT customer_no, product_id, category, brand, line_total - discount_amount AS spend
+    -- Line items: one aggregation per customer over the run's counted line items of orders with
+    -- an email (agg_run_lines), keyed by integers: each line's category and brand number (their
+    -- positions in the run's sorted names, agg_run_names; 0 = none named), its spend (line
+    -- total after the line discount) and the distinct product numbers.
+    line_items AS (
+        SELECT
+            customer_no,
+            groupArray(category_no) AS category_nos,
+            groupArray(brand_no) AS brand_nos,
+            groupArray(line_total - discount_amount) AS spends,
+            uniqExact(product_no) AS unique_products
         FROM agg_run_lines
         WHERE has_email
+        GROUP BY customer_no
     ),
-    -- favourites: the highest spend; ties go to the alphabetically first name. Per customer,
-    -- the names come sorted (one entry each) with their spends in the same order, so the first
-    -- name whose spend is the maximum is the favourite.
-    category_spend AS (
+    -- Per customer, the distinct named categories (brands) sorted by number, which is sorted by
+    -- name, with the spend on each. Favourite: the highest spend; ties go to the alphabetically
+    -- first name, i.e. the first number whose spend is the maximum.
+    (SELECT categories FROM agg_run_names) AS category_names,
+    (SELECT brands FROM agg_run_names) AS brand_names,
+    preferences AS (
         SELECT
             customer_no,
-            arraySort(groupArray(category) AS names) AS categories,
-            arraySort((v, n) -> n, groupArray(spend), names) AS spends
-        FROM (
-            SELECT customer_no, category, sum(spend) AS spend
-            FROM lines WHERE category != '' GROUP BY customer_no, category
-        )
-        GROUP BY customer_no
-    ),
-    brand_spend AS (
-        SELECT
-            customer_no,
-            arraySort(groupArray(brand) AS names) AS brands,
-            arraySort((v, n) -> n, groupArray(spend), names) AS spends
-        FROM (
-            SELECT customer_no, brand, sum(spend) AS spend
-            FROM lines WHERE brand != '' GROUP BY customer_no, brand
-        )
-        GROUP BY customer_no
-    ),
-    products AS (
-        SELECT customer_no, uniqExact(product_id) AS unique_products
-        FROM lines
-        GROUP BY customer_no
+            unique_products,
+            arraySort(arrayFilter(k -> k != 0, arrayDistinct(category_nos))) AS categories,
+            arrayMap(
+                k -> arraySum(arrayFilter((v, c) -> c = k, spends, category_nos)), categories
+            ) AS category_spends,
+            arraySort(arrayFilter(k -> k != 0, arrayDistinct(brand_nos))) AS brands,
+            arrayMap(
+                k -> arraySum(arrayFilter((v, c) -> c = k, spends, brand_nos)), brands
+            ) AS brand_spends
+        FROM line_items
     ),
     customers AS (
         SELECT
@@ -144,11 +142,14 @@ SELECT
         ['Hibernating', 'Hibernating', 'Need Attention', 'At Risk', 'At Risk'],
         ['Lost', 'Lost', 'At Risk', 'Can''t Lose Them', 'Can''t Lose Them']
     ][6 - s.r_score][intDiv(s.f_score + s.m_score + 1, 2)] AS rfm_segment,
-    fc.categories[indexOf(fc.spends, arrayMax(fc.spends))] AS favorite_category,
-    fb.brands[indexOf(fb.spends, arrayMax(fb.spends))] AS favorite_brand,
-    fc.categories AS categories_purchased,
-    fb.brands AS brands_purchased,
-    toUInt32(p.unique_products) AS unique_products_purchased,
+    -- (a customer without line items, or without named ones: empty arrays, number 0, '')
+    category_names[pf.categories[indexOf(pf.category_spends, arrayMax(pf.category_spends))]]
+        AS favorite_category,
+    brand_names[pf.brands[indexOf(pf.brand_spends, arrayMax(pf.brand_spends))]]
+        AS favorite_brand,
+    arrayMap(k -> category_names[k], pf.categories) AS categories_purchased,
+    arrayMap(k -> brand_names[k], pf.brands) AS brands_purchased,
+    toUInt32(pf.unique_products) AS unique_products_purchased,
     toFloat32(s.discounted_orders / s.total_orders) AS discount_usage_rate,
     toDecimal64(if(s.discounted_orders > 0,
         round(toDecimal128(toFloat64(s.discount_total) / s.discounted_orders, 6), 2), 0), 2) AS avg_discount_amount,
@@ -161,7 +162,5 @@ SELECT
     toUInt32(s.age_days) AS customer_age_days,
     {version:DateTime} AS last_updated
 FROM scored AS s
-LEFT JOIN category_spend AS fc ON fc.customer_no = s.customer_no
-LEFT JOIN brand_spend AS fb ON fb.customer_no = s.customer_no
-LEFT JOIN products AS p ON p.customer_no = s.customer_no
+LEFT JOIN preferences AS pf ON pf.customer_no = s.customer_no
 LEFT JOIN preferred_hours AS h ON h.customer_no = s.customer_no

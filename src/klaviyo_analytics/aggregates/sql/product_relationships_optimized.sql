@@ -10,26 +10,23 @@ WITH
     -- N: baskets = counted orders with at least one line item (agg_run_lines, the run's
     -- counted line items prepared by runner.prepare_inputs)
     (SELECT uniqExact(order_no) FROM agg_run_lines) AS n_baskets,
-    -- the catalogue sorted by product id: (id, newest name, newest category, baskets with it);
-    -- a product's 1-based position in it is its dense integer number in baskets and pairs
+    -- the catalogue in product_no order (the run's product ids sorted, agg_run_names): (id,
+    -- newest name, newest category, baskets with it); product_no is the position in it
+    (SELECT product_ids FROM agg_run_names) AS ids,
     (
-        SELECT arraySort(groupArray((product_id, name, category, n)))
+        SELECT arraySort(groupArray((product_no, name, category, n)))
         FROM (
-            SELECT product_id, argMax(product_name, day) AS name,
+            SELECT product_no, argMax(product_name, day) AS name,
                 argMax(category, day) AS category, uniqExact(order_no) AS n
             FROM agg_run_lines
-            GROUP BY product_id
+            GROUP BY product_no
         )
     ) AS catalogue,
-    arrayMap(t -> t.1, catalogue) AS ids,
     arrayMap(t -> t.2, catalogue) AS names,
     arrayMap(t -> t.3, catalogue) AS categories,
     arrayMap(t -> t.4, catalogue) AS counts,
     baskets AS (
-        SELECT
-            any(day) AS day,
-            arraySort(groupUniqArray(
-                toUInt32(transform(product_id, ids, arrayEnumerate(ids), 0)))) AS items
+        SELECT any(day) AS day, arraySort(groupUniqArray(product_no)) AS items
         FROM agg_run_lines
         GROUP BY order_no
         HAVING length(items) > 1
@@ -46,15 +43,26 @@ WITH
         HAVING n >= {min_co:UInt32}
     ),
     directed AS (
+        -- both directions of each pair, grouped by the first product with the partners sorted:
+        -- the rows come out in the table's key order (product numbers sort like the ids), so
+        -- the insert writes them without sorting 1M+ rows of strings
         SELECT
-            tupleElement(dir, 1) AS pa,
-            tupleElement(dir, 2) AS pb,
-            n, first_day, last_day,
-            counts[a] AS n_a,
-            counts[b] AS n_b,
-            n * n_baskets / (n_a * n_b) AS lift
-        FROM pairs
-        ARRAY JOIN [(a, b), (b, a)] AS dir
+            pa,
+            arraySort(t -> t.1, groupArray((pb, n, first_day, last_day, n_a, n_b, lift)))
+                AS partners
+        FROM (
+            SELECT
+                tupleElement(dir, 1) AS pa,
+                tupleElement(dir, 2) AS pb,
+                n, first_day, last_day,
+                counts[a] AS n_a,
+                counts[b] AS n_b,
+                n * n_baskets / (n_a * n_b) AS lift
+            FROM pairs
+            ARRAY JOIN [(a, b), (b, a)] AS dir
+        )
+        GROUP BY pa
+        ORDER BY pa
     )
 SELECT
     {store:String} AS klaviyo_public_id,
@@ -74,4 +82,9 @@ SELECT
         'complement'
     ) AS relationship_type,
     {version:DateTime} AS calculated_at
-FROM directed
+FROM (
+    SELECT pa, p.1 AS pb, p.2 AS n, p.3 AS first_day, p.4 AS last_day, p.5 AS n_a, p.6 AS n_b,
+        p.7 AS lift
+    FROM directed
+    ARRAY JOIN partners AS p
+)

@@ -18,7 +18,8 @@ WITH
     lines AS (
         -- the run's counted line items (agg_run_lines, runner.prepare_inputs)
         SELECT
-            product_id, product_name, sku, brand, category, collections, quantity, unit_price,
+            product_no, product_id, product_name, sku, brand, category, collections, quantity,
+            unit_price,
             line_total, discount_amount,
             line_total - discount_amount AS revenue,
             order_no, customer_no, ts, day,
@@ -28,14 +29,15 @@ WITH
     product_customers AS (
         -- one row per (product, customer): the orders with the product and the newest day,
         -- so distinct customers and orders are plain counts and sums one level up
-        -- (customer_no: the run's integer number of the customer, email else customer id)
-        SELECT product_id, customer_no, uniqExact(order_no) AS n_orders, min(age) AS min_age
+        -- (customer_no: the run's integer number of the customer, email else customer id;
+        -- product_no: the product id's number, agg_run_names)
+        SELECT product_no, customer_no, uniqExact(order_no) AS n_orders, min(age) AS min_age
         FROM lines
-        GROUP BY product_id, customer_no
+        GROUP BY product_no, customer_no
     ),
     customer_counts AS (
         SELECT
-            product_id,
+            product_no,
             countIf(n_orders >= 2) / count() AS repurchase_rate,
             countIf(min_age < 30) AS customers_30d,
             countIf(min_age < 60) AS customers_60d,
@@ -43,11 +45,12 @@ WITH
             count() AS customers,
             sum(n_orders) AS orders
         FROM product_customers
-        GROUP BY product_id
+        GROUP BY product_no
     ),
     line_totals AS (
         SELECT
-            product_id,
+            product_no,
+            any(product_id) AS product_id,
             argMax(product_name, ts) AS product_name,
             argMax(sku, ts) AS sku,
             argMax(brand, ts) AS brand,
@@ -70,7 +73,7 @@ WITH
             countIf(discount_amount > 0) AS discounted_lines,
             sumIf(discount_amount, discount_amount > 0) AS discounted_amount
         FROM lines
-        GROUP BY product_id
+        GROUP BY product_no
     ),
     per_product AS (
         SELECT
@@ -82,7 +85,7 @@ WITH
             c.orders AS orders,
             c.repurchase_rate AS repurchase_rate
         FROM line_totals AS t
-        INNER JOIN customer_counts AS c ON c.product_id = t.product_id
+        INNER JOIN customer_counts AS c ON c.product_no = t.product_no
     ),
     ranked AS (
         SELECT

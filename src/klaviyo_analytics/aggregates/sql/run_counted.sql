@@ -1,7 +1,7 @@
--- The run's counted orders, step 1 of 3 (runner.prepare_inputs): orders up to the as-of day
+-- The run's counted orders, step 1 of 2 (runner.prepare_inputs): orders up to the as-of day
 -- that no cancellation dated up to the as-of day names, with the account-local day, hour and
--- weekday computed once, into a temporary (per-client, Memory) table. run_customers.sql numbers
--- their customers and run_orders.sql adds the numbers (agg_run_orders), then this is dropped.
+-- weekday computed once, into a temporary (per-client, Memory) table. run_orders.sql numbers
+-- their customers and orders into agg_run_orders, then this is dropped.
 CREATE TEMPORARY TABLE agg_run_counted ENGINE = Memory AS
 WITH cancelled AS (
     SELECT rc.original_order_id

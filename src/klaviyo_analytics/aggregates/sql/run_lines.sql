@@ -1,27 +1,15 @@
--- The run's counted line items (line items of agg_run_orders), materialised once per run next
--- to agg_run_orders: the one join of line items to orders a run does, carrying the order's
--- order_no, customer_no, day and timestamp (and whether the order has an email) so the jobs
--- group on integers without joining again.
+-- The run's counted line items, step 3 of 3 (runner.prepare_inputs), materialised once per run
+-- next to agg_run_orders: the joined line items of run_lines_joined.sql with their integer
+-- product_no, category_no and brand_no (positions in agg_run_names; 0 for an empty category or
+-- brand), so the jobs group on integers without joining again.
 CREATE TEMPORARY TABLE agg_run_lines ENGINE = Memory AS
+WITH
+    (SELECT product_ids FROM agg_run_names) AS product_ids,
+    (SELECT categories FROM agg_run_names) AS categories,
+    (SELECT brands FROM agg_run_names) AS brands
 SELECT
-    o.order_no AS order_no,
-    o.customer_no AS customer_no,
-    o.has_email AS has_email,
-    o.ts AS ts,
-    o.day AS day,
-    li.product_id AS product_id,
-    li.product_name AS product_name,
-    li.sku AS sku,
-    li.product_brand AS brand,
-    li.product_type AS category,
-    li.collections AS collections,
-    li.quantity AS quantity,
-    li.unit_price AS unit_price,
-    li.line_total AS line_total,
-    li.discount_amount AS discount_amount
-FROM klaviyo_order_line_items AS li FINAL
-INNER JOIN (
-    SELECT order_id, order_no, customer_no, email != '' AS has_email, ts, day FROM agg_run_orders
-) AS o ON o.order_id = li.order_id
-WHERE li.klaviyo_public_id = {store:String}
-SETTINGS join_algorithm = 'parallel_hash'
+    toUInt32(transform(j.product_id, product_ids, arrayEnumerate(product_ids), 0)) AS product_no,
+    toUInt32(transform(j.category, categories, arrayEnumerate(categories), 0)) AS category_no,
+    toUInt32(transform(j.brand, brands, arrayEnumerate(brands), 0)) AS brand_no,
+    j.*
+FROM agg_run_joined AS j

@@ -224,3 +224,16 @@ def test_command_applies_final_to_insert_select_and_leaves_values_alone(
         ("o1", Decimal("12.50")),
         ("o2", Decimal("1.00")),
     ]
+
+
+def test_reads_with_union_or_their_own_settings_still_deduplicate(warehouse: Warehouse) -> None:
+    """Reads through the query layer deduplicate in every branch of a UNION and when they carry
+    a SETTINGS clause of their own."""
+    _two_versions_of_one_order(warehouse)
+    union = (
+        "SELECT count() FROM klaviyo_orders WHERE order_id = 'o1' "
+        "UNION ALL SELECT count() FROM klaviyo_orders WHERE order_id = 'o1'"
+    )
+    assert warehouse.rows(union) == [(1,), (1,)]
+    own = "SELECT count() FROM klaviyo_orders WHERE order_id = 'o1' SETTINGS max_threads = 1"
+    assert warehouse.scalar(own) == 1

@@ -98,8 +98,9 @@ def release_memory(warehouse: Warehouse) -> None:
     """Hand freed memory back to the OS after a batch, so RSS tracks what is live.
 
     Two allocators keep freed memory otherwise: glibc keeps the freed page buffers in its heaps
-    and arenas, and the embedded ClickHouse's jemalloc returns dirty pages only after ~10 s
-    (measured at 100k orders: ~10-40 MB and ~30-70 MB per batch, for a few ms). On a ClickHouse
+    and arenas, and the embedded ClickHouse's jemalloc returns dirty pages only after a delay
+    (5 s by chDB's default, 1 s as the package sets it: ``klaviyo_analytics.ENGINE_ALLOCATOR_CONF``;
+    measured at 100k orders: ~10-40 MB and ~30-70 MB per batch, for a few ms). On a ClickHouse
     server (not embedded) only the local heap is trimmed.
     """
     if _malloc_trim is not None:

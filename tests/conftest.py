@@ -16,6 +16,9 @@ import pytest
 
 from klaviyo_analytics.warehouse import Warehouse, migrate
 
+# The shared truth checks assert in a helper module: let pytest show their diffs on failure.
+pytest.register_assert_rewrite("truthcheck", "tests.sync.truthcheck")
+
 SHARED = Path(
     os.environ.get("KLAVIYO_ANALYTICS_SHARED", Path(__file__).resolve().parents[2] / "shared")
 )

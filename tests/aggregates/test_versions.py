@@ -48,6 +48,16 @@ def _state(warehouse: Warehouse, table: str, store: str) -> list[dict[str, objec
     ]
 
 
+def _versions(warehouse: Warehouse, table: str, store: str) -> list[datetime]:
+    """The versions of ``store``'s rows that FINAL shows."""
+    rows = warehouse.rows(
+        f"SELECT DISTINCT {VERSION[table]} FROM {table} AS t FINAL "
+        "WHERE t.klaviyo_public_id = {s:String}",
+        {"s": store},
+    )
+    return [v.replace(tzinfo=None) for (v,) in rows]
+
+
 def _all_rows(warehouse: Warehouse, table: str, store: str) -> int:
     # settings final=0 would bypass nothing here: deleted rows are gone from the parts
     return int(
@@ -283,18 +293,10 @@ def test_superseded_rows_without_stale_keys_stay_hidden_through_merges(
     [second] = run_aggregates(loaded, *args, min_co_purchases=3)
     assert second.version > first.version and second.rows == first.rows
 
-    def versions() -> list[datetime]:
-        rows = loaded.rows(
-            f"SELECT DISTINCT calculated_at FROM {table} AS t FINAL "
-            "WHERE t.klaviyo_public_id = {s:String}",
-            {"s": store_data.store},
-        )
-        return [v.replace(tzinfo=None) for (v,) in rows]
-
-    assert versions() == [second.version]
+    assert _versions(loaded, table, store_data.store) == [second.version]
     assert _state(loaded, table, store_data.store) == expected
     loaded.command(f"OPTIMIZE TABLE {table} FINAL")
-    assert versions() == [second.version]
+    assert _versions(loaded, table, store_data.store) == [second.version]
     assert _state(loaded, table, store_data.store) == expected
     assert _all_rows(loaded, table, store_data.store) == second.rows
 
@@ -313,17 +315,9 @@ def test_small_tables_skip_the_noop_delete_and_stay_correct(
     [second] = run_aggregates(loaded, *args)
     assert second.version > first.version and second.rows == first.rows > 0
 
-    def versions() -> list[datetime]:
-        rows = loaded.rows(
-            f"SELECT DISTINCT {VERSION[table]} FROM {table} AS t FINAL "
-            "WHERE t.klaviyo_public_id = {s:String}",
-            {"s": store_data.store},
-        )
-        return [v.replace(tzinfo=None) for (v,) in rows]
-
-    assert versions() == [second.version]
+    assert _versions(loaded, table, store_data.store) == [second.version]
     assert _state(loaded, table, store_data.store) == expected
     assert _all_rows(loaded, table, store_data.store) == second.rows
     loaded.command(f"OPTIMIZE TABLE {table} FINAL")
-    assert versions() == [second.version]
+    assert _versions(loaded, table, store_data.store) == [second.version]
     assert _state(loaded, table, store_data.store) == expected

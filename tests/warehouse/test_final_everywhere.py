@@ -237,3 +237,18 @@ def test_reads_with_union_or_their_own_settings_still_deduplicate(warehouse: War
     assert warehouse.rows(union) == [(1,), (1,)]
     own = "SELECT count() FROM klaviyo_orders WHERE order_id = 'o1' SETTINGS max_threads = 1"
     assert warehouse.scalar(own) == 1
+
+
+def test_command_writes_inline_settings_into_a_reading_statement(warehouse: Warehouse) -> None:
+    """`inline_settings` join `final = 1` in the statement's own trailing SETTINGS clause (one is
+    added when the statement has none); a statement that cannot take them is refused."""
+    warehouse.command("CREATE TABLE copy_target (order_id String, v Decimal(10, 2)) ENGINE = Log")
+    _two_versions_of_one_order(warehouse)
+    copy = "INSERT INTO copy_target SELECT order_id, order_value FROM klaviyo_orders"
+    warehouse.command(copy, inline_settings={"max_insert_threads": 1})
+    warehouse.command(
+        f"{copy}\nSETTINGS max_threads = 1", inline_settings={"max_insert_threads": 1}
+    )
+    assert warehouse.rows("SELECT order_id, v FROM copy_target") == [("o1", Decimal("12.50"))] * 2
+    with pytest.raises(ValueError, match="inline settings"):
+        warehouse.command("TRUNCATE TABLE copy_target", inline_settings={"max_threads": 1})

@@ -68,26 +68,6 @@ _SORTED_INSERT_SETTINGS: dict[str, Any] = {
     "min_insert_block_size_rows": 0,
 }
 
-#: The FINAL layer's own setting (``final = 1``), restated in the inline ``SETTINGS`` clause
-#: of each job's statement (the layer only adds it to statements without one).
-_FINAL_SETTING: dict[str, Any] = {"final": 1}
-
-
-def _with_settings(sql: str, settings: Mapping[str, Any]) -> str:
-    """``sql`` with ``settings`` (and ``final = 1``) in its trailing ``SETTINGS`` clause.
-
-    Written into the statement instead of passed per call: on the embedded engine per-call
-    settings cost a snapshot, ``SET`` and restore of the session's settings (~10 ms a
-    statement, measured; a sizeable part of the 15-minute jobs). A statement that ends with a
-    ``SETTINGS`` line of its own gets the settings appended to it.
-    """
-    body = sql.rstrip().rstrip(";").rstrip()
-    clause = ", ".join(f"{k} = {v}" for k, v in {**_FINAL_SETTING, **settings}.items())
-    if body.rsplit("\n", 1)[-1].lstrip().upper().startswith("SETTINGS "):
-        return f"{body}, {clause}"
-    return f"{body}\nSETTINGS {clause}"
-
-
 #: The per-run temporary tables written by :func:`prepare_inputs` (``agg_run_counted`` and
 #: ``agg_run_joined`` only live while the others are built).
 RUN_INPUT_TABLES = (
@@ -346,7 +326,9 @@ def _run_job(
         params["min_co"] = min_co_purchases
         details = {"min_co_purchases": min_co_purchases}
     settings = _SORTED_INSERT_SETTINGS if job.sorted_rows else _INSERT_SETTINGS
-    warehouse.command(_with_settings(job.sql(), settings), params)
+    # written into the statement: per-call settings cost ~10 ms a statement on embedded chDB,
+    # a sizeable part of the 15-minute jobs (Warehouse.command)
+    warehouse.command(job.sql(), params, inline_settings=settings)
     if job.small_table:
         # A few thousand rows: one FINAL read counts this run's rows and the older ones still
         # visible; the delete (a mutation, ~50 ms even when it masks nothing visible) only runs

@@ -45,6 +45,17 @@ _HAS_SETTINGS = re.compile(r"\bSETTINGS\b", re.I)
 _INLINE_DATA = re.compile(r"\b(?:VALUES|FORMAT)\b", re.I)
 T = TypeVar("T")
 
+
+def _with_settings(sql: str, settings: Mapping[str, Any]) -> str:
+    """``sql`` with ``settings`` in its trailing ``SETTINGS`` clause (appended to a last line
+    that starts one, else a new clause)."""
+    body = sql.rstrip().rstrip(";").rstrip()
+    clause = ", ".join(f"{k} = {v}" for k, v in settings.items())
+    if body.rsplit("\n", 1)[-1].lstrip().upper().startswith("SETTINGS "):
+        return f"{body}, {clause}"
+    return f"{body}\nSETTINGS {clause}"
+
+
 # chDB holds one engine (one data path) per process and keeps it while any client is open;
 # remember which path is open and how many clients use it.
 _engine_lock = threading.Lock()
@@ -281,23 +292,26 @@ class Warehouse:
         sql: str,
         parameters: Mapping[str, Any] | None = None,
         settings: Mapping[str, Any] | None = None,
+        inline_settings: Mapping[str, Any] | None = None,
     ) -> Any:
         """Run DDL or ``INSERT ... SELECT``; any read inside still goes through FINAL.
 
         The FINAL layer's ``final = 1`` is written into the statement as a ``SETTINGS`` clause
         (statements that read and have none of their own) rather than passed as per-call
         settings: on the embedded engine per-call settings cost a snapshot, ``SET`` and restore
-        of the session's settings (~11 ms per statement, measured). Settings the caller passes
-        still go per call.
+        of the session's settings (~11 ms per statement, measured). ``settings`` still go per
+        call; ``inline_settings`` are written into the statement with ``final = 1`` (appended to
+        a trailing ``SETTINGS`` line of its own), for statements that read.
+
+        Raises:
+            ValueError: ``inline_settings`` for a statement that cannot take them.
         """
         prepared = apply_final(sql)
-        if (
-            _READS.match(prepared)
-            and not _HAS_SETTINGS.search(prepared)
-            and not _INLINE_DATA.search(prepared)
-        ):
-            inline = ", ".join(f"{k} = {v}" for k, v in _READ_SETTINGS.items())
-            prepared = f"{prepared.rstrip().rstrip(';')}\nSETTINGS {inline}"
+        reads = bool(_READS.match(prepared)) and not _INLINE_DATA.search(prepared)
+        if inline_settings is not None and not reads:
+            raise ValueError("inline settings need a statement that reads (INSERT ... SELECT)")
+        if reads and (inline_settings is not None or not _HAS_SETTINGS.search(prepared)):
+            prepared = _with_settings(prepared, {**_READ_SETTINGS, **(inline_settings or {})})
         client = self._client()
         return self._run(
             lambda: client.command(

@@ -158,22 +158,22 @@ class EventSync(ScopedSync):
         self,
         stage: PageStage,
         pages: Iterator[RawEventPage],
-        first: list[str],
-        then: list[str],
+        statements: list[str],
         params: dict[str, Any],
         out: EventSyncOutcome,
         progress: str,
         commit: Callable[[datetime, int], None],
         batch_events: int,
+        *,
+        overlap: bool,
     ) -> None:
-        """Stage ``pages`` every ``batch_events`` events and load each batch: ``first`` statements,
-        then ``then`` statements, then ``commit(newest event time of the batch, rows so far)``.
+        """Stage ``pages`` every ``batch_events`` events and load each batch: ``statements`` in
+        order, then ``commit(newest event time of the batch, rows so far)``.
 
-        The ``then`` statements of a batch run in a worker thread while the next batch's pages are
-        staged and its ``first`` statements run (ClickHouse runs each statement on one core, so
-        this puts the second core to work); a batch's ``then`` starts only after its ``first``
-        finished, and batches commit in order, each after all of its statements. ``stage`` needs
-        two tables when ``then`` is not empty.
+        The statements run in a worker thread; with ``overlap`` the next batch's pages are staged
+        meanwhile (ClickHouse runs each statement on one core, so this puts the second core to
+        work; ``stage`` then needs two tables), else each batch is finished before the next is
+        staged. Batches commit in order, each after all of its statements.
         """
         pending: tuple[Future[None], StagedBatch, datetime | None] | None = None
 
@@ -196,22 +196,13 @@ class EventSync(ScopedSync):
         def load(worker: ThreadPoolExecutor) -> None:
             nonlocal pending
             watermark = out.watermark  # every page staged now is in this batch or an earlier one
-            batch = stage.stage()
+            batch = stage.stage()  # with overlap, while the previous batch's statements run
             if batch is None:
                 return
             batch_params = {**params, "version": self._next_version()}
-            try:
-                stage.run(batch, first, batch_params)  # overlaps the previous batch's `then`
-            except BaseException:
-                stage.release(batch)
-                raise
             finish()
-            if then:
-                pending = (worker.submit(stage.run, batch, then, batch_params), batch, watermark)
-            else:  # nothing to overlap: the batch is done (and its table free for the next one)
-                done: Future[None] = Future()
-                done.set_result(None)
-                pending = (done, batch, watermark)
+            pending = (worker.submit(stage.run, batch, statements, batch_params), batch, watermark)
+            if not overlap:
                 finish()
 
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="klaviyo-load") as worker:
@@ -284,13 +275,13 @@ class EventSync(ScopedSync):
             self._load_pages(
                 stage,
                 pages,
-                [],
                 ["line_items_from_pages.sql", "orders_from_pages.sql"],
                 params,
                 out,
                 "orders",
                 commit,
                 self.batch_rows,
+                overlap=True,
             )
         recompute_context(self.warehouse, self.kid, self._next_version)
         release_memory(self.warehouse)
@@ -337,12 +328,12 @@ class EventSync(ScopedSync):
                         stage,
                         pages,
                         ["refunds_from_pages.sql"],
-                        [],
                         params,
                         out,
                         "refunds",
                         lambda watermark, rows: None,  # committed once every metric is read
                         refund_batch,
+                        overlap=False,
                     )
         if out.watermark is not None:
             checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)

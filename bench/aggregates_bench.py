@@ -21,7 +21,10 @@ planted bundles, refunds, cancellations, campaign and flow statistics, campaign 
 (d) mlxtend (``bench/mlxtend_basket.py``, a child process with a timeout) on exactly the counted
     baskets the chDB relationships job of the same store uses, compared with that job only.
 
-Each step is repeated ``--runs`` times (median reported); peak memory is the largest RSS of this
+Each step starts once the store has no background merge or mutation running (``settle``: the
+merges an earlier step's inserts left behind are not charged to the next step; the seconds
+waited are kept in the results JSON under ``settle_s``). Each step is repeated ``--runs``
+times (median reported); peak memory is the largest RSS of this
 process (chDB is embedded, so its memory is ours) sampled every 20 ms during the step, minus the
 RSS when the step started. mlxtend reports its child's own peak RSS.
 """
@@ -125,9 +128,34 @@ class Results:
         return res
 
 
+def settle(wh: Warehouse) -> float:
+    """Wait until the store has no background merge or mutation running; the seconds waited.
+
+    An ``INSERT`` leaves merges behind that run for seconds after it returns; without this, a
+    step's wall time would include the merges of the step before it (which a cron, running the
+    jobs minutes or hours apart, never sees), and DuckDB's steps would compete with them.
+    """
+    start = time.perf_counter()
+    while wh.scalar("SELECT count() FROM system.merges") or wh.scalar(
+        "SELECT count() FROM system.mutations WHERE NOT is_done"
+    ):
+        time.sleep(0.05)
+    return time.perf_counter() - start
+
+
 def measure(
-    res: Results, size: int, engine: str, job: str, fn: Callable[[], Any]
+    res: Results,
+    size: int,
+    engine: str,
+    job: str,
+    fn: Callable[[], Any],
+    wh: Warehouse | None = None,
 ) -> tuple[float | None, Any]:
+    if wh is not None:
+        waited = settle(wh)
+        res.facts.setdefault("settle_s", {}).setdefault(Results.key(size, engine, job), []).append(
+            round(waited, 3)
+        )
     with PeakRss() as mem:
         start = time.perf_counter()
         try:
@@ -158,9 +186,10 @@ def bench_chdb(wh: Warehouse, res: Results, size: int, runs: int) -> None:
                 "chdb",
                 job,
                 lambda job=job: chdb_rows(run_aggregates(wh, STORE, jobs=[job], as_of=AS_OF)),
+                wh,
             )
         _, out = measure(
-            res, size, "chdb", "all five", lambda: run_aggregates(wh, STORE, as_of=AS_OF)
+            res, size, "chdb", "all five", lambda: run_aggregates(wh, STORE, as_of=AS_OF), wh
         )
         if out and len(out) > 2:
             res.facts[f"{size}|chdb|bgnbd"] = dict(out[2].details)
@@ -175,7 +204,7 @@ def bench_duckdb(wh: Warehouse, res: Results, size: int, runs: int) -> None:
     for run in range(runs):
         print(f" DuckDB run {run + 1}/{runs}")
         for job in JOB_NAMES:
-            measure(res, size, "duckdb", job, jobs[job])
+            measure(res, size, "duckdb", job, jobs[job], wh)
     con.close()
 
 
@@ -183,7 +212,7 @@ def bench_pandas(wh: Warehouse, res: Results, size: int, runs: int, max_s: float
     jobs = pandas_jobs.PandasJobs(wh, STORE, AS_OF, "UTC", MIN_CO).jobs()
     for job in JOB_NAMES:
         for run in range(runs):
-            t, _ = measure(res, size, "pandas", job, jobs[job])
+            t, _ = measure(res, size, "pandas", job, jobs[job], wh)
             if t is not None and t > max_s and run + 1 < runs:
                 print(f"  pandas {job} took {t:.0f}s > {max_s:.0f}s: fewer runs")
                 break

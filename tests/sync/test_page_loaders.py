@@ -298,6 +298,56 @@ def test_context_is_derived_from_the_whole_history_out_of_order(warehouse: Wareh
     assert recompute() == 0  # nothing pending: nothing re-written
 
 
+def test_context_in_many_buckets_and_write_backs(
+    warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one pending order per bucket and two changes per write-back, the derivation runs in
+    many buckets and several write-backs and still equals a plain per-customer ordering, across
+    two loads; its scratch table is gone afterwards."""
+    import klaviyo_analytics.sync.events as events
+
+    monkeypatch.setattr(events, "CONTEXT_BUCKET_ORDERS", 1)
+    monkeypatch.setattr(events, "CONTEXT_WRITE_ORDERS", 2)
+    orders = [  # (order id, customer, day of March 2026); loaded in two rounds
+        ("a1", "P1", 9), ("a2", "P1", 2), ("a3", "P1", 5), ("b1", "P2", 7), ("c1", "P3", 1),
+        ("c2", "P3", 1), ("d1", "P4", 20), ("d2", "P4", 3), ("e1", "P5", 11), ("e2", "P5", 14),
+    ]  # fmt: skip
+    emails = {f"P{i}": f"p{i}@x.y" for i in range(1, 6)}
+
+    def page(rows: list[tuple[str, str, int]]) -> bytes:
+        return _page(
+            *(
+                _event({"$value": 1, "$event_id": oid}, when=f"2026-03-{day:02d}T12:00:00+00:00",
+                       profile=who, event_id=oid)
+                for oid, who, day in rows
+            ),
+            emails=emails,
+        )  # fmt: skip
+
+    def recompute() -> int:
+        return recompute_context(warehouse, KID, lambda: datetime.now(UTC).replace(microsecond=0))
+
+    def expected(loaded: list[tuple[str, str, int]]) -> list[tuple[str, int, int, int]]:
+        out = []
+        for who in sorted({w for _, w, _ in loaded}):
+            mine = sorted((day, oid) for oid, w, day in loaded if w == who)
+            for seq, (day, oid) in enumerate(mine, start=1):
+                gap = 0 if seq == 1 else day - mine[seq - 2][0]
+                out.append((oid, int(seq == 1), seq, gap))
+        return sorted(out)
+
+    _load(warehouse, page(orders[::2]))
+    assert recompute() == 5
+    assert _context(warehouse) == expected(orders[::2])
+    _load(warehouse, page(orders[1::2]))
+    assert recompute() == 5
+    assert _context(warehouse) == expected(orders)
+    assert recompute() == 0
+    assert not warehouse.scalar(
+        "SELECT count() FROM system.tables WHERE name LIKE 'sync_context_%'"
+    )
+
+
 def test_refunds_and_cancellations(warehouse: Warehouse) -> None:
     refund = {
         "$value": 19.99,

@@ -29,11 +29,14 @@ REFERENCE = re.compile(
     re.IGNORECASE,
 )
 PLACEHOLDER = re.compile(
-    r"(?<!DELETE )\b(?:FROM|JOIN)\s+(?P<table>\{expr\}|\{(?!pages:)\w+:Identifier\})" + _ALIAS
+    r"(?<!DELETE )\b(?:FROM|JOIN)\s+(?P<table>\{expr\}|\{(?!pages:|changes:)\w+:Identifier\})"
+    + _ALIAS
 )
-# `{pages:Identifier}` is the one exception: the sync's page-staging table (sync/pages.py,
-# `sync_pages_<hash>_<type>`, ENGINE = Memory, which has no FINAL), never one of the 12 tables;
-# test_stage_placeholder_is_only_the_staging_table keeps it that way.
+# `{pages:Identifier}` and `{changes:Identifier}` are the two exceptions: the sync's scratch
+# tables (ENGINE = Memory, which has no FINAL), never one of the 12 tables: the page-staging
+# tables (sync/pages.py, `sync_pages_<hash>_<type>`) and the customer-context changes
+# (sync/events.py, `sync_context_<hash>`); test_scratch_placeholders_are_only_scratch_tables
+# keeps it that way.
 
 
 def _strip_sql_comments(sql: str) -> str:
@@ -87,15 +90,22 @@ def test_scanner_catches_missing_final() -> None:
     assert reads_without_final("select * from klaviyo_orders") == ["from klaviyo_orders"]
 
 
-def test_stage_placeholder_is_only_the_staging_table() -> None:
+def test_scratch_placeholders_are_only_scratch_tables() -> None:
+    from klaviyo_analytics.sync.events import context_changes_table
     from klaviyo_analytics.sync.pages import ORDER_PAGES, PageStage
 
-    users = [where for where, sql in _sql_sources() if "{pages:Identifier}" in sql]
-    assert users and all(where.startswith("sync/sql/") for where in users), users
+    for placeholder, allowed in (
+        ("{pages:Identifier}", ("sync/sql/",)),
+        ("{changes:Identifier}", ("sync/sql/", "sync/events.py")),
+    ):
+        users = [where for where, sql in _sql_sources() if placeholder in sql]
+        assert users and all(where.startswith(allowed) for where in users), users
     spec = {t.value for t in Table}
     for parse in (None, ORDER_PAGES):  # names only, no I/O
         stage = PageStage(None, "K", "orders", tables=2, parse=parse)  # type: ignore[arg-type]
         assert all(t.startswith("sync_pages_") and t not in spec for t in stage.all_tables)
+    changes = context_changes_table("K")
+    assert changes.startswith("sync_context_") and changes not in spec
 
 
 def test_package_sql_reads_all_use_final() -> None:
@@ -249,6 +259,8 @@ def test_command_writes_inline_settings_into_a_reading_statement(warehouse: Ware
     warehouse.command(
         f"{copy}\nSETTINGS max_threads = 1", inline_settings={"max_insert_threads": 1}
     )
-    assert warehouse.rows("SELECT order_id, v FROM copy_target") == [("o1", Decimal("12.50"))] * 2
+    # a comment that says "values" does not make it an INSERT ... VALUES
+    warehouse.command(f"-- copy the values\n{copy}", inline_settings={"max_insert_threads": 1})
+    assert warehouse.rows("SELECT order_id, v FROM copy_target") == [("o1", Decimal("12.50"))] * 3
     with pytest.raises(ValueError, match="inline settings"):
         warehouse.command("TRUNCATE TABLE copy_target", inline_settings={"max_threads": 1})

@@ -22,7 +22,13 @@ from typing import Any
 import simdjson
 
 from klaviyo_analytics.klaviyo.models import Metric, RawEventPage
-from klaviyo_analytics.sync.pages import ORDER_PAGES, PageStage, StagedBatch, load_sql
+from klaviyo_analytics.sync.pages import (
+    ORDER_PAGES,
+    PageStage,
+    StagedBatch,
+    load_sql,
+    store_digest,
+)
 from klaviyo_analytics.sync.pipeline import prefetch, release_memory
 from klaviyo_analytics.sync.scope import ScopedSync, StoreScope
 from klaviyo_analytics.warehouse import Warehouse
@@ -36,8 +42,20 @@ _RowCounter = Callable[[simdjson.Object], int]
 #: an order (measured: +150-190 MB for 10 pages vs +43 MB for 2), so they load in smaller batches.
 REFUND_BATCH_DIVISOR = 4
 
-#: Pending orders per bucket of the customer-context recompute (bounds its working set).
+#: Pending orders per bucket of the customer-context derivation (bounds the window's working set).
 CONTEXT_BUCKET_ORDERS = 250_000
+
+#: Changed orders per write-back of the customer-context derivation: its join holds them in a
+#: hash table (~70 MB per million), so more changes than this are written in several reads.
+CONTEXT_WRITE_ORDERS = 1_000_000
+
+#: The write-back reads every column of the store's orders once: one thread and 64k-row insert
+#: blocks keep its memory near the window's (1M pending orders: peak 867 MB with these, 1,187 MB
+#: with the defaults; bench/README.md, "Sync").
+_CONTEXT_WRITE_SETTINGS: dict[str, Any] = {
+    "max_threads": 1,
+    "min_insert_block_size_rows": 65_536,
+}
 
 
 def _now() -> datetime:
@@ -88,12 +106,22 @@ def _order_rows(event: simdjson.Object) -> int:
     return 1 + (len(items) if isinstance(items, simdjson.Array) else 0)
 
 
+def context_changes_table(kid: str) -> str:
+    """The per-store Memory table of :func:`recompute_context`'s changed orders (one sync of a
+    store runs at a time, so one name per store; never one of the spec's tables)."""
+    return f"sync_context_{store_digest(kid)}"
+
+
 def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], datetime]) -> int:
     """Derive the customer-context fields of every customer of ``kid`` with a pending order.
 
     Runs over the whole history of those customers (not just one run's rows), in hash buckets of
-    about :data:`CONTEXT_BUCKET_ORDERS` pending orders so memory stays bounded. Only rows whose
-    values change are re-written, so a re-run that changes nothing writes nothing here.
+    about :data:`CONTEXT_BUCKET_ORDERS` pending orders so the window's memory stays bounded
+    (``context_changes.sql``). Each bucket keeps only the orders whose values change, as narrow
+    rows in a per-store Memory table; those are written back with one read of the store's rows
+    per :data:`CONTEXT_WRITE_ORDERS` changes (``context_write.sql``) instead of one per bucket.
+    A re-run that changes nothing writes nothing; a crash leaves the unwritten orders pending,
+    for the next run.
 
     Args:
         warehouse: the warehouse.
@@ -111,12 +139,30 @@ def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], date
         )
         or 0
     )
+    if not pending:
+        return 0
     buckets = -(-pending // CONTEXT_BUCKET_ORDERS)
-    for bucket in range(buckets):
-        warehouse.command(
-            load_sql("recompute_context.sql"),
-            {"kid": kid, "buckets": buckets, "bucket": bucket, "version": version()},
-        )
+    changes = context_changes_table(kid)
+    warehouse.command(f"DROP TABLE IF EXISTS {changes}")
+    warehouse.command(
+        f"CREATE TABLE {changes} (order_id String, new_first UInt8, new_count UInt32,"
+        " new_days Int32) ENGINE = Memory"
+    )
+    params: dict[str, Any] = {"kid": kid, "buckets": buckets, "changes": changes}
+    try:
+        held = 0
+        for bucket in range(buckets):
+            warehouse.command(load_sql("context_changes.sql"), {**params, "bucket": bucket})
+            held = int(warehouse.scalar("SELECT count() FROM {changes:Identifier}", params))
+            if held and (held >= CONTEXT_WRITE_ORDERS or bucket == buckets - 1):
+                warehouse.command(
+                    load_sql("context_write.sql"),
+                    {**params, "version": version()},
+                    inline_settings=_CONTEXT_WRITE_SETTINGS,
+                )
+                warehouse.command(f"TRUNCATE TABLE {changes}")
+    finally:
+        warehouse.command(f"DROP TABLE IF EXISTS {changes}")
     return pending
 
 

@@ -41,6 +41,11 @@ def load_sql(name: str) -> str:
     return read_sql("klaviyo_analytics.sync", name)
 
 
+def store_digest(kid: str) -> str:
+    """A short digest of a store's public id, for the names of its per-sync scratch tables."""
+    return hashlib.sha256(kid.encode()).hexdigest()[:16]
+
+
 def _varint(n: int) -> bytes:
     out = bytearray()
     while True:
@@ -113,7 +118,7 @@ class PageStage:
     ) -> None:
         self.warehouse = warehouse
         self.kid = kid
-        digest = hashlib.sha256(kid.encode()).hexdigest()[:16]
+        digest = store_digest(kid)
         self.tables = [f"sync_pages_{digest}_{data_type}_{i}" for i in range(tables)]
         self.parse = parse
         self.raw = f"sync_pages_{digest}_{data_type}_raw"

@@ -41,8 +41,10 @@ _READ_SETTINGS: dict[str, Any] = {"final": 1}
 # Statements that read (after leading comments and blank lines), and a SETTINGS clause of their own.
 _READS = re.compile(r"^(?:\s*--[^\n]*\n|\s+)*(?:INSERT|SELECT|WITH)\b", re.I)
 _HAS_SETTINGS = re.compile(r"\bSETTINGS\b", re.I)
-# INSERT ... VALUES / FORMAT carry their data after the clause: no SETTINGS may follow it.
+# INSERT ... VALUES / FORMAT carry their data after the clause: no SETTINGS may follow it
+# (looked for outside whole-line comments, which may say "values" in prose).
 _INLINE_DATA = re.compile(r"\b(?:VALUES|FORMAT)\b", re.I)
+_LINE_COMMENT = re.compile(r"^\s*--.*$", re.M)
 T = TypeVar("T")
 
 
@@ -307,7 +309,9 @@ class Warehouse:
             ValueError: ``inline_settings`` for a statement that cannot take them.
         """
         prepared = apply_final(sql)
-        reads = bool(_READS.match(prepared)) and not _INLINE_DATA.search(prepared)
+        reads = bool(_READS.match(prepared)) and not _INLINE_DATA.search(
+            _LINE_COMMENT.sub("", prepared)
+        )
         if inline_settings is not None and not reads:
             raise ValueError("inline settings need a statement that reads (INSERT ... SELECT)")
         if reads and (inline_settings is not None or not _HAS_SETTINGS.search(prepared)):

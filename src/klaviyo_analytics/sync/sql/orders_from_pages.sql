@@ -2,7 +2,7 @@
 -- order_pages.sql, filled by parse_order_pages.sql from pages sent with `include=profile`).
 -- ClickHouse parses the JSON; nothing of it becomes a Python object. Field mapping: docs/event-payloads.md; fallbacks: docs/sync.md.
 -- The customer-context columns are written as pending, (0, 0, 0), and re-derived from the store's
--- whole history by recompute_context.sql at the end of the run (or of the next one after a crash).
+-- whole history by context_changes.sql and context_write.sql at the end of the run (or of the next one after a crash).
 -- An event repeated across pages is written twice with the same version; FINAL shows one row. An event without an order
 -- id is not an order: it is counted and reported by the caller, not written.
 INSERT INTO klaviyo_orders (

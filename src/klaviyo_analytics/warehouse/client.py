@@ -48,11 +48,21 @@ _LINE_COMMENT = re.compile(r"^\s*--.*$", re.M)
 T = TypeVar("T")
 
 
+def _setting_literal(value: Any) -> str:
+    """A setting's value as SQL: strings quoted (``join_algorithm = 'hash'``), numbers as is."""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
 def _with_settings(sql: str, settings: Mapping[str, Any]) -> str:
     """``sql`` with ``settings`` in its trailing ``SETTINGS`` clause (appended to a last line
     that starts one, else a new clause)."""
     body = sql.rstrip().rstrip(";").rstrip()
-    clause = ", ".join(f"{k} = {v}" for k, v in settings.items())
+    clause = ", ".join(f"{k} = {_setting_literal(v)}" for k, v in settings.items())
     if body.rsplit("\n", 1)[-1].lstrip().upper().startswith("SETTINGS "):
         return f"{body}, {clause}"
     return f"{body}\nSETTINGS {clause}"

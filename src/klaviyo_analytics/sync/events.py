@@ -359,7 +359,7 @@ class EventSync(ScopedSync):
         out = EventSyncOutcome()
         synced_at = _now()
         refund_batch = max(1, self.batch_rows // REFUND_BATCH_DIVISOR)
-        with PageStage(self.warehouse, self.kid, "refunds") as stage:
+        with PageStage(self.warehouse, self.kid, "refunds", tables=2) as stage:
             for metric, event_type in metrics:
                 params = {
                     "kid": self.kid,
@@ -379,7 +379,7 @@ class EventSync(ScopedSync):
                         "refunds",
                         lambda watermark, rows: None,  # committed once every metric is read
                         refund_batch,
-                        overlap=False,
+                        overlap=True,
                     )
         if out.watermark is not None:
             checkpoint(min(out.watermark, self.client.server_now()), out.rows_written)

@@ -18,6 +18,7 @@ planted bundles, refunds, cancellations, campaign and flow statistics, campaign 
 (c) DuckDB (``bench/duckdb_jobs.py``): the rows are exported once per size (FINAL, Arrow) and
     loaded into native DuckDB tables; that export + load is timed separately and is **not**
     included in the DuckDB job times. Each DuckDB job recomputes its counted orders itself.
+    chDB and DuckDB alternate job by job within each run (``bench_chdb_duckdb``).
 (d) mlxtend (``bench/mlxtend_basket.py``, a child process with a timeout) on exactly the counted
     baskets the chDB relationships job of the same store uses, compared with that job only.
 
@@ -176,36 +177,42 @@ def chdb_rows(results: list[Any]) -> str:
     return ", ".join(f"{r.job}={r.rows}" for r in results)
 
 
-def bench_chdb(wh: Warehouse, res: Results, size: int, runs: int) -> None:
+def bench_chdb_duckdb(
+    wh: Warehouse, res: Results, size: int, runs: int, chdb: bool, duckdb: bool
+) -> None:
+    """chDB and DuckDB job by job, alternating within each run (each chDB job, then the same
+    DuckDB job), so a slow spell of the shared machine hits both engines' runs alike; each run
+    ends with chDB's full five-job run."""
+    con = None
+    duck_jobs: dict[str, Callable[[], Any]] = {}
+    if duckdb:
+        con = duckdb_jobs.connect()
+        _, tables = measure(res, size, "duckdb", "export", lambda: pull_all(wh, STORE))
+        measure(res, size, "duckdb", "load", lambda: duckdb_jobs.load(con, tables))
+        tables = None
+        duck_jobs = duckdb_jobs.DuckJobs(con, AS_OF, "UTC", MIN_CO).jobs()
     for run in range(runs):
-        print(f" chDB run {run + 1}/{runs}")
+        print(f" run {run + 1}/{runs}")
         for job in JOB_NAMES:
-            measure(
-                res,
-                size,
-                "chdb",
-                job,
-                lambda job=job: chdb_rows(run_aggregates(wh, STORE, jobs=[job], as_of=AS_OF)),
-                wh,
+            if chdb:
+                measure(
+                    res,
+                    size,
+                    "chdb",
+                    job,
+                    lambda job=job: chdb_rows(run_aggregates(wh, STORE, jobs=[job], as_of=AS_OF)),
+                    wh,
+                )
+            if duckdb:
+                measure(res, size, "duckdb", job, duck_jobs[job], wh)
+        if chdb:
+            _, out = measure(
+                res, size, "chdb", "all five", lambda: run_aggregates(wh, STORE, as_of=AS_OF), wh
             )
-        _, out = measure(
-            res, size, "chdb", "all five", lambda: run_aggregates(wh, STORE, as_of=AS_OF), wh
-        )
-        if out and len(out) > 2:
-            res.facts[f"{size}|chdb|bgnbd"] = dict(out[2].details)
-
-
-def bench_duckdb(wh: Warehouse, res: Results, size: int, runs: int) -> None:
-    con = duckdb_jobs.connect()
-    _, tables = measure(res, size, "duckdb", "export", lambda: pull_all(wh, STORE))
-    measure(res, size, "duckdb", "load", lambda: duckdb_jobs.load(con, tables))
-    tables = None
-    jobs = duckdb_jobs.DuckJobs(con, AS_OF, "UTC", MIN_CO).jobs()
-    for run in range(runs):
-        print(f" DuckDB run {run + 1}/{runs}")
-        for job in JOB_NAMES:
-            measure(res, size, "duckdb", job, jobs[job], wh)
-    con.close()
+            if out and len(out) > 2:
+                res.facts[f"{size}|chdb|bgnbd"] = dict(out[2].details)
+    if con is not None:
+        con.close()
 
 
 def bench_pandas(wh: Warehouse, res: Results, size: int, runs: int, max_s: float) -> None:
@@ -374,10 +381,10 @@ def main() -> None:
         counts = generate(wh, size)
         print(f"{size:,} orders: {counts} generated in {time.perf_counter() - start:.1f}s")
         res.facts[f"{size}|rows"] = counts
-        if "chdb" in engines:
-            bench_chdb(wh, res, size, args.runs)
-        if "duckdb" in engines:
-            bench_duckdb(wh, res, size, args.runs)
+        if engines & {"chdb", "duckdb"}:
+            bench_chdb_duckdb(
+                wh, res, size, args.runs, chdb="chdb" in engines, duckdb="duckdb" in engines
+            )
         if "pandas" in engines:
             bench_pandas(wh, res, size, args.runs, args.pandas_max_s)
         if "mlxtend" in engines:

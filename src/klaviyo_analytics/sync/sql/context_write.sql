@@ -3,14 +3,7 @@
 -- one read of the store's current rows (FINAL; the join keeps only the changed orders, and it
 -- runs after FINAL, so the row written is the newest one however the order changed) for
 -- however many buckets the changes came from.
-INSERT INTO klaviyo_orders (
-    klaviyo_public_id, order_id, customer_id, customer_email, order_value, order_date,
-    order_timestamp, item_count, product_count, is_first_order, order_count_for_customer,
-    days_since_last_order, channel, device_type, shipping_city, shipping_state,
-    shipping_country, shipping_zip, discount_amount, discount_code, discount_type,
-    customer_tags, customer_total_spent, customer_order_count, utm_source, utm_medium,
-    utm_campaign, synced_at, inserted_at
-)
+-- include: orders_insert.sql
 SELECT o.klaviyo_public_id, o.order_id, o.customer_id, o.customer_email, o.order_value,
        o.order_date, o.order_timestamp, o.item_count, o.product_count, c.new_first, c.new_count,
        c.new_days, o.channel, o.device_type, o.shipping_city, o.shipping_state,

@@ -5,14 +5,7 @@
 -- whole history by context_changes.sql and context_write.sql at the end of the run (or of the next one after a crash).
 -- An event repeated across pages is written twice with the same version; FINAL shows one row. An event without an order
 -- id is not an order: it is counted and reported by the caller, not written.
-INSERT INTO klaviyo_orders (
-    klaviyo_public_id, order_id, customer_id, customer_email, order_value, order_date,
-    order_timestamp, item_count, product_count, is_first_order, order_count_for_customer,
-    days_since_last_order, channel, device_type, shipping_city, shipping_state,
-    shipping_country, shipping_zip, discount_amount, discount_code, discount_type,
-    customer_tags, customer_total_spent, customer_order_count, utm_source, utm_medium,
-    utm_campaign, synced_at, inserted_at
-)
+-- include: orders_insert.sql
 -- include: functions.sql
 SELECT
     {kid:String},

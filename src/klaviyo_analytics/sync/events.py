@@ -49,9 +49,9 @@ CONTEXT_BUCKET_ORDERS = 250_000
 #: hash table (~70 MB per million), so more changes than this are written in several reads.
 CONTEXT_WRITE_ORDERS = 1_000_000
 
-#: The write-back reads every column of the store's orders once: one thread and 64k-row insert
-#: blocks keep its memory near the window's (1M pending orders: peak 867 MB with these, 1,187 MB
-#: with the defaults; bench/README.md, "Sync").
+#: The write-back reads every column of the store's orders once, and is the derivation's memory
+#: peak: one thread and 64k-row insert blocks (1M pending orders in 20 parts: peak 1,045-1,078 MB
+#: and 4.9 s; with two threads 1,274 MB and 3.0 s; bench/README.md, "Sync", round 5).
 _CONTEXT_WRITE_SETTINGS: dict[str, Any] = {
     "max_threads": 1,
     "min_insert_block_size_rows": 65_536,
@@ -150,7 +150,6 @@ def recompute_context(warehouse: Warehouse, kid: str, version: Callable[[], date
     )
     params: dict[str, Any] = {"kid": kid, "buckets": buckets, "changes": changes}
     try:
-        held = 0
         for bucket in range(buckets):
             warehouse.command(load_sql("context_changes.sql"), {**params, "bucket": bucket})
             held = int(warehouse.scalar("SELECT count() FROM {changes:Identifier}", params))

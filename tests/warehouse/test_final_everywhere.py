@@ -259,11 +259,12 @@ def test_command_writes_inline_settings_into_a_reading_statement(warehouse: Ware
     warehouse.command(
         f"{copy}\nSETTINGS max_threads = 1", inline_settings={"max_insert_threads": 1}
     )
-    # a comment that says "values" does not make it an INSERT ... VALUES
+    # "values" in a comment or a string literal does not make it an INSERT ... VALUES
     warehouse.command(f"-- copy the values\n{copy}", inline_settings={"max_insert_threads": 1})
-    assert warehouse.rows("SELECT order_id, v FROM copy_target") == [("o1", Decimal("12.50"))] * 3
+    warehouse.command(f"{copy} WHERE order_id != 'VALUES'", inline_settings={"max_threads": 1})
+    assert warehouse.rows("SELECT order_id, v FROM copy_target") == [("o1", Decimal("12.50"))] * 4
     # string values are quoted
     warehouse.command(copy, inline_settings={"join_algorithm": "hash", "max_threads": 1})
-    assert warehouse.scalar("SELECT count() FROM copy_target") == 4
+    assert warehouse.scalar("SELECT count() FROM copy_target") == 5
     with pytest.raises(ValueError, match="inline settings"):
         warehouse.command("TRUNCATE TABLE copy_target", inline_settings={"max_threads": 1})

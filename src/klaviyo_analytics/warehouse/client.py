@@ -28,7 +28,7 @@ from klaviyo_analytics.warehouse.errors import (
     WarehouseError,
     WarehouseUnavailableError,
 )
-from klaviyo_analytics.warehouse.query import apply_final
+from klaviyo_analytics.warehouse.query import apply_final, keywords, statement_kind
 
 if TYPE_CHECKING:  # pyarrow loads lazily: a sync process never needs it (~40 MB of RSS)
     import pyarrow as pa
@@ -38,13 +38,10 @@ DEFAULT_DATABASE = "default"
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CODE = re.compile(r"Code: (\d+)")
 _READ_SETTINGS: dict[str, Any] = {"final": 1}
-# Statements that read (after leading comments and blank lines), and a SETTINGS clause of their own.
-_READS = re.compile(r"^(?:\s*--[^\n]*\n|\s+)*(?:INSERT|SELECT|WITH)\b", re.I)
-_HAS_SETTINGS = re.compile(r"\bSETTINGS\b", re.I)
-# INSERT ... VALUES / FORMAT carry their data after the clause: no SETTINGS may follow it
-# (looked for outside whole-line comments, which may say "values" in prose).
-_INLINE_DATA = re.compile(r"\b(?:VALUES|FORMAT)\b", re.I)
-_LINE_COMMENT = re.compile(r"^\s*--.*$", re.M)
+# Statements that read start with one of these; INSERT ... VALUES / FORMAT carry their data
+# after the clause, so no SETTINGS may follow it (keywords outside comments and strings only).
+_READ_KINDS = frozenset({"INSERT", "SELECT", "WITH"})
+_INLINE_DATA = frozenset({"VALUES", "FORMAT"})
 T = TypeVar("T")
 
 
@@ -319,12 +316,11 @@ class Warehouse:
             ValueError: ``inline_settings`` for a statement that cannot take them.
         """
         prepared = apply_final(sql)
-        reads = bool(_READS.match(prepared)) and not _INLINE_DATA.search(
-            _LINE_COMMENT.sub("", prepared)
-        )
+        words = keywords(prepared)
+        reads = statement_kind(prepared) in _READ_KINDS and not words & _INLINE_DATA
         if inline_settings is not None and not reads:
             raise ValueError("inline settings need a statement that reads (INSERT ... SELECT)")
-        if reads and (inline_settings is not None or not _HAS_SETTINGS.search(prepared)):
+        if reads and (inline_settings is not None or "SETTINGS" not in words):
             prepared = _with_settings(prepared, {**_READ_SETTINGS, **(inline_settings or {})})
         client = self._client()
         return self._run(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from klaviyo_analytics.warehouse.tables import TABLE_NAMES
 
@@ -192,6 +193,13 @@ def statement_kind(sql: str) -> str:
             continue
         return tok.text
     return ""
+
+
+@lru_cache(maxsize=512)
+def keywords(sql: str) -> frozenset[str]:
+    """The words of ``sql`` in upper case, outside strings, comments and quoted names (cached:
+    the package sends the same statement texts again and again, with parameters bound apart)."""
+    return frozenset(tok.upper for tok in tokenize(sql) if tok.kind == "word")
 
 
 def count_statements(sql: str) -> int:

@@ -10,8 +10,10 @@ import pytest
 
 from klaviyo_analytics.aggregates import JOBS, JobName, run_aggregates, run_job
 from klaviyo_analytics.aggregates.runner import drop_inputs, prepare_inputs
+from klaviyo_analytics.aggregates.versions import store_only_parts
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
+from klaviyo_analytics.warehouse.tables import Table
 from tests.aggregates.builder import (
     ORDER_COLUMNS,
     REFUND_COLUMNS,
@@ -261,6 +263,78 @@ def test_deleted_stale_rows_stay_gone_through_final_and_merges(
     loaded.command(f"OPTIMIZE TABLE {table} FINAL")
     assert _state(loaded, table, store_data.store) == expected
     assert _all_rows(loaded, table, store_data.store) == result.rows
+
+
+def _active_parts(warehouse: Warehouse, table: str) -> dict[str, int]:
+    """Physical rows per active part of ``table`` (system.parts: storage, not table data)."""
+    return dict(
+        warehouse.rows(
+            "SELECT name, rows FROM system.parts WHERE database = currentDatabase() "
+            "AND table = {t:String} AND active",
+            {"t": table},
+        )
+    )
+
+
+@pytest.mark.parametrize("job", ["customers", "relationships"])
+def test_big_tables_drop_the_earlier_runs_parts_whole(
+    loaded: Warehouse, store_data: StoreData, other_store_data: StoreData, job: str
+) -> None:
+    """An earlier run's part holds only that store's rows: the next run drops it whole (no
+    masked generation left for FINAL reads to skip); another store's part is left alone."""
+    table = TABLES[job]
+    loaded.command(f"SYSTEM STOP MERGES {table}")  # keep each run's part apart
+    try:
+        [other] = run_aggregates(
+            loaded, other_store_data.store, [job], other_store_data.as_of, other_store_data.tz
+        )
+        args = (store_data.store, [job], store_data.as_of, store_data.tz)
+        [first] = run_aggregates(loaded, *args)
+        expected = _state(loaded, table, store_data.store)
+        [first_part] = store_only_parts(loaded, Table(table), store_data.store)
+        [second] = run_aggregates(loaded, *args)
+
+        [second_part] = store_only_parts(loaded, Table(table), store_data.store)
+        parts = _active_parts(loaded, table)
+        assert first_part not in parts and parts[second_part] == second.rows == first.rows
+        assert store_only_parts(loaded, Table(table), other_store_data.store) != []
+        assert sum(parts.values()) == second.rows + other.rows  # no masked rows left behind
+        assert _state(loaded, table, store_data.store) == expected
+        assert _versions(loaded, table, store_data.store) == [second.version]
+        assert _all_rows(loaded, table, other_store_data.store) == other.rows
+    finally:
+        loaded.command(f"SYSTEM START MERGES {table}")
+
+
+def test_stale_rows_in_a_part_shared_with_another_store_are_deleted(
+    loaded: Warehouse, store_data: StoreData, other_store_data: StoreData
+) -> None:
+    """Once a merge has put two stores' rows in one part, that part cannot be dropped: the
+    pairs that no longer qualify are deleted from it instead, and the other store's rows stay."""
+    table = "product_relationships_optimized"
+    run_aggregates(
+        loaded,
+        other_store_data.store,
+        ["relationships"],
+        other_store_data.as_of,
+        other_store_data.tz,
+        min_co_purchases=2,
+    )
+    other = _state(loaded, table, other_store_data.store)
+    args = (store_data.store, ["relationships"], store_data.as_of, store_data.tz)
+    [first] = run_aggregates(loaded, *args, min_co_purchases=3)
+    loaded.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert store_only_parts(loaded, Table(table), store_data.store) == []  # one shared part
+
+    [result] = run_aggregates(loaded, *args, min_co_purchases=6)
+    assert result.rows < first.rows  # some pairs no longer qualify
+    rows = _state(loaded, table, store_data.store)
+    assert rows and all(int(row["co_purchase_count"]) >= 6 for row in rows)  # type: ignore[call-overload]
+    assert _all_rows(loaded, table, store_data.store) == result.rows
+    assert _state(loaded, table, other_store_data.store) == other
+    loaded.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert _state(loaded, table, store_data.store) == rows
+    assert _state(loaded, table, other_store_data.store) == other
 
 
 def test_orders_only_inputs_serve_account_daily_but_not_line_item_jobs(

@@ -34,9 +34,10 @@ from klaviyo_analytics.aggregates.registry import (
 )
 from klaviyo_analytics.aggregates.versions import (
     count_current_and_older,
-    count_version,
     delete_older,
+    drop_parts,
     next_version,
+    store_only_parts,
 )
 from klaviyo_analytics.observability import AGGREGATE_DURATION, AGGREGATE_RUNS, ROWS_WRITTEN
 from klaviyo_analytics.warehouse import Warehouse
@@ -303,6 +304,9 @@ def _run_job(
     now: datetime | None,
     started: float,
 ) -> JobResult:
+    # Listed before the version is chosen, so every row of these parts is older than it.
+    store = klaviyo_public_id
+    older_parts = [] if job.small_table else store_only_parts(warehouse, job.table, store)
     version = next_version(warehouse, job.table, klaviyo_public_id, now)
     params: dict[str, Any] = {
         "store": klaviyo_public_id,
@@ -329,18 +333,16 @@ def _run_job(
     # written into the statement: per-call settings cost ~10 ms a statement on embedded chDB,
     # a sizeable part of the 15-minute jobs (Warehouse.command)
     warehouse.command(job.sql(), params, inline_settings=settings)
-    if job.small_table:
-        # A few thousand rows: one FINAL read counts this run's rows and the older ones still
-        # visible; the delete (a mutation, ~50 ms even when it masks nothing visible) only runs
-        # when a key of an earlier run no longer qualifies.
-        rows, older = count_current_and_older(warehouse, job.table, klaviyo_public_id, version)
-        if older:
-            delete_older(warehouse, job.table, klaviyo_public_id, version)
-    else:
-        # Delete the older rows before counting: the count's FINAL read then sees one
-        # generation of rows instead of collapsing two (measured cheaper at 1M orders).
+    # The big tables' earlier runs wrote parts of this store's rows only: dropping them whole
+    # replaces masking their rows, which left every generation's part for FINAL reads (and
+    # merges) to wade through until a merge folded them (bench/README.md, "Aggregates").
+    drop_parts(warehouse, job.table, older_parts)
+    # One FINAL read counts this run's rows and the older ones still visible; the delete (a
+    # mutation, ~50 ms even when it masks nothing visible) only runs when a key of an earlier
+    # run no longer qualifies and its row lives in a part shared with other stores.
+    rows, older = count_current_and_older(warehouse, job.table, klaviyo_public_id, version)
+    if older:
         delete_older(warehouse, job.table, klaviyo_public_id, version)
-        rows = count_version(warehouse, job.table, klaviyo_public_id, version)
     duration = time.perf_counter() - started
     log.info(
         "aggregate %s for %s: %d rows in %.2fs (version %s)",

@@ -5,8 +5,9 @@ column, a ``DateTime``). Versions strictly increase per store and table even for
 same second. After a run's rows are in, every row of that store with an older version is
 deleted, so a row that no longer qualifies disappears; if a run dies between the two steps, the
 next run's cleanup removes both older generations (docs/metrics.md, "Versions and stale rows").
-For the small tables the delete only runs when FINAL still shows an older row
-(:func:`count_current_and_older`).
+For the big tables the older parts that hold only the store's rows are dropped whole first
+(:func:`store_only_parts`, :func:`drop_parts`); the delete runs, for them and for the small
+tables, only when FINAL still shows an older row (:func:`count_current_and_older`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from klaviyo_analytics.warehouse import Warehouse
+from klaviyo_analytics.warehouse.errors import WarehouseError
 from klaviyo_analytics.warehouse.tables import AGGREGATES, VERSION_COLUMN, Table
 
 _EPOCH = datetime(1970, 1, 1)
+_NO_SUCH_DATA_PART = 232
 
 
 def _check(table: Table) -> str:
@@ -78,18 +81,6 @@ def delete_older(warehouse: Warehouse, table: Table, store: str, version: dateti
     )
 
 
-def count_version(warehouse: Warehouse, table: Table, store: str, version: datetime) -> int:
-    """How many rows of ``store`` carry ``version`` in ``table``."""
-    column = _check(table)
-    return int(
-        warehouse.scalar(
-            f"SELECT count() FROM {table} AS t FINAL "
-            f"WHERE t.klaviyo_public_id = {{store:String}} AND t.{column} = {{version:DateTime}}",
-            {"store": store, "version": version},
-        )
-    )
-
-
 def count_current_and_older(
     warehouse: Warehouse, table: Table, store: str, version: datetime
 ) -> tuple[int, int]:
@@ -108,3 +99,49 @@ def count_current_and_older(
         {"store": store, "version": version},
     )[0]
     return int(row[0]), int(row[1])
+
+
+def store_only_parts(warehouse: Warehouse, table: Table, store: str) -> list[str]:
+    """The active parts of ``table`` whose rows all belong to ``store``.
+
+    Read from the table's primary index (``mergeTreeIndex``: its marks, not its rows). A part is
+    sorted by the table's key, which starts with ``klaviyo_public_id``; when the key of its first
+    mark and of its final mark (the key of its last row, written with adaptive granularity,
+    ``rows_in_granule = 0``) both name ``store``, so does every row between them. A part without
+    a final mark is not listed (the cleanup ``DELETE`` covers its rows instead).
+    """
+    _check(table)
+    rows = warehouse.rows(
+        f"SELECT part_name FROM mergeTreeIndex(currentDatabase(), {table}) "
+        "GROUP BY part_name "
+        "HAVING argMin(klaviyo_public_id, mark_number) = {store:String} "
+        "AND argMax(klaviyo_public_id, mark_number) = {store:String} "
+        "AND argMax(rows_in_granule, mark_number) = 0 "
+        "ORDER BY part_name",
+        {"store": store},
+    )
+    return [str(name) for (name,) in rows]
+
+
+def drop_parts(warehouse: Warehouse, table: Table, parts: list[str]) -> int:
+    """Drop ``parts`` of ``table`` (a metadata operation: no row is read or rewritten).
+
+    Only for parts listed by :func:`store_only_parts` before the run's version was chosen: all
+    their rows are the store's and older than the run's version, which is what
+    :func:`delete_older` would mask. A part merged away meanwhile is no longer active and is
+    skipped: its rows live on in the merged part, where FINAL and the ``DELETE`` still see them.
+
+    Returns:
+        How many parts were dropped.
+    """
+    _check(table)
+    dropped = 0
+    for part in parts:
+        try:
+            warehouse.command(f"ALTER TABLE {table} DROP PART {{part:String}}", {"part": part})
+        except WarehouseError as exc:
+            if exc.code != _NO_SUCH_DATA_PART:
+                raise
+        else:
+            dropped += 1
+    return dropped

@@ -9,11 +9,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import mongomock
 import pytest
+from bson import ObjectId
 
 from klaviyo_analytics.errors import ConfigError
 from klaviyo_analytics.metadata import SecretBox, open_metadata_store
-from klaviyo_analytics.metadata.backends import open_database
+from klaviyo_analytics.metadata.backends import EmbeddedDatabase, open_database
 
 API_KEY = "pk_live_0123456789abcdefghij3f9a"
 
@@ -151,3 +153,72 @@ def test_crash_mid_transaction_leaves_the_store_consistent(tmp_path: Path) -> No
     store.add_store("Kept", "KLOST", api_key=API_KEY, public_id="store_lost")
     assert store.get_store("store_lost").name == "Kept"
     store.close()
+
+
+def test_embedded_key_lookups_match_mongodb_semantics(tmp_path: Path) -> None:
+    """The embedded store looks documents up by ``_id`` and pre-filters plain string
+    conditions instead of testing every document; the answers stay those of the matcher:
+    arrays match element-wise, missing fields and non-string values are not skipped."""
+    oid = ObjectId()
+    docs = [
+        {"_id": "a", "k": "x", "n": 1},
+        {"_id": oid, "k": ["x", "y"], "n": 2},
+        {"_id": 3, "k": "y", "n": 3},
+        {"_id": "d", "n": 4},
+        {"_id": {"compound": 1}, "k": "x", "n": 5},
+        {"_id": "f", "k": 7, "n": 6},
+        {"_id": "g", "k": {"x": 1}, "n": 7},
+    ]
+    db = EmbeddedDatabase(tmp_path)
+    embedded = db.collection("things")
+    reference = mongomock.MongoClient()["db"]["things"]
+    for doc in docs:
+        embedded.insert_one(dict(doc))
+        reference.insert_one(dict(doc))
+    filters: list[dict[str, object]] = [
+        {"_id": "a"},
+        {"_id": oid},
+        {"_id": 3},
+        {"_id": "missing"},
+        {"_id": {"compound": 1}},
+        {"_id": {"$in": ["a", 3]}},
+        {"_id": None},
+        {"k": "x"},
+        {"k": "y"},
+        {"k": "z"},
+        {"k": {"$in": ["x"]}},
+        {"k": {"$in": ["y", "z"]}},
+        {"k": {"$in": ["x", 7]}},
+        {"k": None},
+        {"k": "x", "n": 5},
+        {"k": "x", "_id": "a"},
+        {"k.x": 1},
+        {},
+    ]
+
+    def ids(found: list[dict[str, object]]) -> list[int]:
+        return sorted(int(str(d["n"])) for d in found)
+
+    for flt in filters:
+        assert ids(embedded.find(flt)) == ids(list(reference.find(flt))), flt
+
+    for flt, update in (
+        ({"_id": oid}, {"$set": {"n": 20}}),
+        ({"_id": "missing"}, {"$set": {"n": 30}}),
+        ({"k": "y"}, {"$set": {"m": 1}}),  # the array ["x", "y"] comes first
+        ({"k": {"$in": ["y"]}, "n": 3}, {"$set": {"m": 2}}),
+    ):
+        matched = embedded.update_one(flt, update).matched
+        assert matched == reference.update_one(flt, update).matched_count, flt
+    deleted = embedded.delete_many({"k": {"$in": ["x"]}})
+    assert deleted == reference.delete_many({"k": {"$in": ["x"]}}).deleted_count == 3
+
+    def state(found: list[dict[str, object]]) -> list[str]:
+        return sorted(repr(sorted(d.items(), key=str)) for d in found)
+
+    expected = state(list(reference.find({})))
+    assert state(embedded.find({})) == expected and len(expected) == 4
+    db.close()
+    reopened = EmbeddedDatabase(tmp_path)  # what was persisted is what the lookups changed
+    assert state(reopened.collection("things").find({})) == expected
+    reopened.close()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC
@@ -25,6 +25,8 @@ from urllib.parse import urlsplit
 
 import bson
 import mongomock
+import mongomock.collection
+import mongomock.filtering
 import pymongo
 import pymongo.errors
 from pymongo import ReturnDocument
@@ -232,6 +234,65 @@ class MongoDatabase(Database):
         self._client.close()
 
 
+#: mongomock's matcher (untyped): whether a document matches a filter.
+_filter_applies: Callable[[Any, Any], bool] = mongomock.filtering.filter_applies
+
+
+def _plain_strings(condition: Any) -> frozenset[str] | None:
+    """The strings a filter condition accepts when it is ``"s"`` or ``{"$in": ["s", ...]}``
+    with strings only; None for any other condition."""
+    if isinstance(condition, str):
+        return frozenset((condition,))
+    if isinstance(condition, dict) and len(condition) == 1 and "$in" in condition:
+        values = condition["$in"]
+        if isinstance(values, list | tuple) and all(isinstance(v, str) for v in values):
+            return frozenset(values)
+    return None
+
+
+class _KeyedCollection(mongomock.collection.Collection):
+    """mongomock's collection without a full scan per operation on a known key.
+
+    mongomock answers every filter by testing every document, so each ``update_one`` by ``_id``
+    (three scans with the persistence around it) cost O(collection): re-upserting one store's
+    200 campaign statistics took 10 s with 4,000 documents in the collection, and grew with
+    every store added. Two shortcuts, both leaving the final word to mongomock's own matcher:
+
+    - ``{"_id": value}`` with a plain (hashable, not operator) value looks the document up by
+      its key in mongomock's store;
+    - a filter with a top-level field compared to a plain string (or ``$in`` a list of them)
+      skips, before the matcher runs, the documents whose value of that field is a string not
+      among them (equality between two strings is the same in MongoDB and Python; any other
+      value, e.g. an array, which MongoDB matches element-wise, still goes to the matcher).
+    """
+
+    def _iter_documents(self, filter: Any) -> Iterator[Doc]:  # noqa: A002
+        if isinstance(filter, dict) and not self._store.is_empty:
+            key = filter.get("_id") if len(filter) == 1 else None
+            if key is not None and not isinstance(key, dict | list):
+                try:
+                    doc = self._store[key]
+                except KeyError:
+                    return iter(())
+                except TypeError:  # unhashable: let the matcher decide
+                    pass
+                else:
+                    return iter([doc] if _filter_applies(filter, doc) else [])
+            for field, value in filter.items():
+                if field.startswith("$") or "." in field:
+                    continue
+                wanted = _plain_strings(value)
+                if wanted is not None:
+                    return (
+                        doc
+                        for doc in list(self._store.documents)
+                        if not (isinstance(other := doc.get(field), str) and other not in wanted)
+                        and _filter_applies(filter, doc)
+                    )
+        documents: Iterator[Doc] = super()._iter_documents(filter)  # type: ignore[no-untyped-call]
+        return documents
+
+
 class _EmbeddedCollection(Collection):
     """A mongomock collection whose writes are persisted to SQLite in the same transaction."""
 
@@ -327,7 +388,9 @@ class EmbeddedDatabase(Database):
     def collection(self, name: str) -> Collection:
         """Return the named collection."""
         if name not in self._collections:
-            self._collections[name] = _EmbeddedCollection(self._memory[name], self)
+            raw = self._memory[name]
+            raw.__class__ = _KeyedCollection  # same state, faster lookups (see the class)
+            self._collections[name] = _EmbeddedCollection(raw, self)
         return self._collections[name]
 
     def transaction(self) -> AbstractContextManager[None]:

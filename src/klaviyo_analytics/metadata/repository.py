@@ -725,8 +725,11 @@ class MetadataStore:
             "groupings.campaign_message_id": g.campaign_message_id,
         }
         guard_value = json.dumps([stat.klaviyo_public_id, g.campaign_id, g.campaign_message_id])
-        for _ in range(_CONTENTION_RETRIES):
-            if self._stats.update_one(key, {"$set": fields}).matched:
+        for attempt in range(_CONTENTION_RETRIES):
+            # Absent when the caller read the account's documents: claim its key first (every
+            # insert does), and update by key only once a claim shows another writer inserted
+            # it. (A lookup by key is a scan of the collection on the embedded store.)
+            if attempt and self._stats.update_one(key, {"$set": fields}).matched:
                 return
             doc_id = ObjectId()
             try:

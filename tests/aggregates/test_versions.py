@@ -10,7 +10,7 @@ import pytest
 
 from klaviyo_analytics.aggregates import JOBS, JobName, run_aggregates, run_job
 from klaviyo_analytics.aggregates.runner import drop_inputs, prepare_inputs
-from klaviyo_analytics.aggregates.versions import store_only_parts
+from klaviyo_analytics.aggregates.versions import drop_parts, store_only_parts
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
 from klaviyo_analytics.warehouse.tables import Table
@@ -304,6 +304,21 @@ def test_big_tables_drop_the_earlier_runs_parts_whole(
         assert _all_rows(loaded, table, other_store_data.store) == other.rows
     finally:
         loaded.command(f"SYSTEM START MERGES {table}")
+
+
+def test_a_part_that_cannot_be_dropped_is_left_to_the_delete(
+    loaded: Warehouse, store_data: StoreData, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A part merged away meanwhile is skipped quietly; any other refusal stops the drops with a
+    warning (the run's cleanup DELETE then masks the rows), and nothing is dropped after it."""
+    table = Table.PRODUCT_RELATIONSHIPS_OPTIMIZED
+    run_aggregates(loaded, store_data.store, ["relationships"], store_data.as_of, store_data.tz)
+    [part] = store_only_parts(loaded, table, store_data.store)
+    assert drop_parts(loaded, table, ["all_999999_999999_0"]) == 0  # no such part: skipped
+    assert not caplog.records
+    assert drop_parts(loaded, table, ["not a part name", part]) == 0
+    assert "cannot drop part not a part name" in caplog.text
+    assert store_only_parts(loaded, table, store_data.store) == [part]
 
 
 def test_stale_rows_in_a_part_shared_with_another_store_are_deleted(

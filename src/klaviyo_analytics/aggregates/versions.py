@@ -12,12 +12,14 @@ tables, only when FINAL still shows an older row (:func:`count_current_and_older
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 from klaviyo_analytics.warehouse import Warehouse
 from klaviyo_analytics.warehouse.errors import WarehouseError
 from klaviyo_analytics.warehouse.tables import AGGREGATES, VERSION_COLUMN, Table
 
+log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1)
 _NO_SUCH_DATA_PART = 232
 
@@ -109,17 +111,24 @@ def store_only_parts(warehouse: Warehouse, table: Table, store: str) -> list[str
     mark and of its final mark (the key of its last row, written with adaptive granularity,
     ``rows_in_granule = 0``) both name ``store``, so does every row between them. A part without
     a final mark is not listed (the cleanup ``DELETE`` covers its rows instead).
+
+    Best effort: where the index cannot be read (a server without ``mergeTreeIndex``), it logs
+    a warning and lists nothing, and the cleanup ``DELETE`` does all the work as before.
     """
     _check(table)
-    rows = warehouse.rows(
-        f"SELECT part_name FROM mergeTreeIndex(currentDatabase(), {table}) "
-        "GROUP BY part_name "
-        "HAVING argMin(klaviyo_public_id, mark_number) = {store:String} "
-        "AND argMax(klaviyo_public_id, mark_number) = {store:String} "
-        "AND argMax(rows_in_granule, mark_number) = 0 "
-        "ORDER BY part_name",
-        {"store": store},
-    )
+    try:
+        rows = warehouse.rows(
+            f"SELECT part_name FROM mergeTreeIndex(currentDatabase(), {table}) "
+            "GROUP BY part_name "
+            "HAVING argMin(klaviyo_public_id, mark_number) = {store:String} "
+            "AND argMax(klaviyo_public_id, mark_number) = {store:String} "
+            "AND argMax(rows_in_granule, mark_number) = 0 "
+            "ORDER BY part_name",
+            {"store": store},
+        )
+    except WarehouseError as exc:
+        log.warning("cannot list the parts of %s from its primary index: %s", table, exc)
+        return []
     return [str(name) for (name,) in rows]
 
 
@@ -130,6 +139,8 @@ def drop_parts(warehouse: Warehouse, table: Table, parts: list[str]) -> int:
     their rows are the store's and older than the run's version, which is what
     :func:`delete_older` would mask. A part merged away meanwhile is no longer active and is
     skipped: its rows live on in the merged part, where FINAL and the ``DELETE`` still see them.
+    Any other refusal (a server that does not allow ``DROP PART``) stops the drops with a
+    warning: the caller's cleanup ``DELETE`` then masks those rows instead, as before.
 
     Returns:
         How many parts were dropped.
@@ -140,8 +151,9 @@ def drop_parts(warehouse: Warehouse, table: Table, parts: list[str]) -> int:
         try:
             warehouse.command(f"ALTER TABLE {table} DROP PART {{part:String}}", {"part": part})
         except WarehouseError as exc:
-            if exc.code != _NO_SUCH_DATA_PART:
-                raise
-        else:
-            dropped += 1
+            if exc.code == _NO_SUCH_DATA_PART:
+                continue
+            log.warning("cannot drop part %s of %s, deleting its rows: %s", part, table, exc)
+            break
+        dropped += 1
     return dropped

@@ -305,8 +305,9 @@ def _run_job(
     started: float,
 ) -> JobResult:
     # Listed before the version is chosen, so every row of these parts is older than it.
-    store = klaviyo_public_id
-    older_parts = [] if job.small_table else store_only_parts(warehouse, job.table, store)
+    older_parts = (
+        [] if job.small_table else store_only_parts(warehouse, job.table, klaviyo_public_id)
+    )
     version = next_version(warehouse, job.table, klaviyo_public_id, now)
     params: dict[str, Any] = {
         "store": klaviyo_public_id,
@@ -339,7 +340,8 @@ def _run_job(
     drop_parts(warehouse, job.table, older_parts)
     # One FINAL read counts this run's rows and the older ones still visible; the delete (a
     # mutation, ~50 ms even when it masks nothing visible) only runs when a key of an earlier
-    # run no longer qualifies and its row lives in a part shared with other stores.
+    # run no longer qualifies and its row was not in a dropped part (small tables; big tables'
+    # parts shared with other stores after a merge).
     rows, older = count_current_and_older(warehouse, job.table, klaviyo_public_id, version)
     if older:
         delete_older(warehouse, job.table, klaviyo_public_id, version)

@@ -255,7 +255,7 @@ class _KeyedCollection(mongomock.collection.Collection):
 
     mongomock answers every filter by testing every document, so each ``update_one`` by ``_id``
     (three scans with the persistence around it) cost O(collection): re-upserting one store's
-    200 campaign statistics took 10 s with 4,000 documents in the collection, and grew with
+    200 campaign statistics took 7.5-10 s with 4,000 documents in the collection, and grew with
     every store added. Two shortcuts, both leaving the final word to mongomock's own matcher:
 
     - ``{"_id": value}`` with a plain (hashable, not operator) value looks the document up by

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -179,6 +180,8 @@ def test_embedded_key_lookups_match_mongodb_semantics(tmp_path: Path) -> None:
         {"_id": "a"},
         {"_id": oid},
         {"_id": 3},
+        {"_id": 3.0},
+        {"_id": re.compile("^[ad]$")},
         {"_id": "missing"},
         {"_id": {"compound": 1}},
         {"_id": {"$in": ["a", 3]}},

@@ -258,8 +258,8 @@ class _KeyedCollection(mongomock.collection.Collection):
     200 campaign statistics took 7.5-10 s with 4,000 documents in the collection, and grew with
     every store added. Two shortcuts, both leaving the final word to mongomock's own matcher:
 
-    - ``{"_id": value}`` with a plain (hashable, not operator) value looks the document up by
-      its key in mongomock's store;
+    - ``{"_id": value}`` with a string or ObjectId value looks the document up by its key in
+      mongomock's store;
     - a filter with a top-level field compared to a plain string (or ``$in`` a list of them)
       skips, before the matcher runs, the documents whose value of that field is a string not
       among them (equality between two strings is the same in MongoDB and Python; any other
@@ -269,15 +269,14 @@ class _KeyedCollection(mongomock.collection.Collection):
     def _iter_documents(self, filter: Any) -> Iterator[Doc]:  # noqa: A002
         if isinstance(filter, dict) and not self._store.is_empty:
             key = filter.get("_id") if len(filter) == 1 else None
-            if key is not None and not isinstance(key, dict | list):
+            # Only the key types the repository uses: a number or a regex means more than
+            # "this key" to MongoDB (1 == 1.0 == Int64(1); a pattern matches many).
+            if isinstance(key, str | bson.ObjectId):
                 try:
                     doc = self._store[key]
                 except KeyError:
                     return iter(())
-                except TypeError:  # unhashable: let the matcher decide
-                    pass
-                else:
-                    return iter([doc] if _filter_applies(filter, doc) else [])
+                return iter([doc] if _filter_applies(filter, doc) else [])
             for field, value in filter.items():
                 if field.startswith("$") or "." in field:
                     continue

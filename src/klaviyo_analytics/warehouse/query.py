@@ -187,16 +187,16 @@ def apply_final(sql: str) -> str:
     return "".join(out)
 
 
-@lru_cache(maxsize=512)
 def statement_kind(sql: str) -> str:
-    """The first keyword of ``sql`` in upper case, skipping comments and parentheses (cached
-    per statement text: it tokenizes the whole statement)."""
-    for tok in tokenize(sql):
-        if tok.kind == "word":
-            return tok.upper
-        if tok.kind in ("ws", "comment") or tok.text == "(":
+    """The first keyword of ``sql`` in upper case, skipping comments and parentheses (reads
+    tokens only up to it, not the whole statement)."""
+    for match in _TOKEN.finditer(sql):
+        kind, text = match.lastgroup or "other", match.group()
+        if kind == "word":
+            return text.upper()
+        if kind in ("ws", "comment") or text == "(":
             continue
-        return tok.text
+        return text
     return ""
 
 

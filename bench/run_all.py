@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["simulator_bench.py", "sync_bench.py", "aggregates_bench.py"]
+SCRIPTS = ["simulator_bench.py", "sync_bench.py", "sync_cost.py", "aggregates_bench.py"]
 
 
 def main() -> int:

@@ -9,8 +9,9 @@ off) so the sync's own RSS and CPU are measured apart from it. The sync runs in 
 fresh embedded data dir, one data type at a time, and prints one JSON line per scale: wall time,
 orders/s and events/s end to end, the sync process's CPU seconds (what the sync itself costs, as
 opposed to waiting for the simulator), peak RSS of the sync process and of the simulator
-(/proc/<pid>/status, sampled every 20 ms in a thread), and API calls per data type against the
-minimum the data needs.
+(/proc/<pid>/status, sampled every 20 ms in a thread), API calls per data type against the
+minimum the data needs, and per data type the seconds the engine's background merges ran and the
+rows they merged (chDB's counters; its merges are part of the sync's CPU).
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ def start_simulator(scale: str) -> tuple[subprocess.Popen[str], dict[str, Any], 
     return proc, orjson.loads(line), time.monotonic() - t0
 
 
+def merge_counters(ctx: AppContext) -> tuple[float, int]:
+    """Seconds the engine's background merges have run and rows they merged (the embedded
+    engine's process-wide counters: on chDB, every merge is the sync's)."""
+    counters = dict(
+        ctx.warehouse.rows(
+            "SELECT event, value FROM system.events"
+            " WHERE event IN ('MergeTotalMilliseconds', 'MergedRows')"
+        )
+    )
+    return counters.get("MergeTotalMilliseconds", 0) / 1000, counters.get("MergedRows", 0)
+
+
 def bench(scale: str, page_size: int, batch_rows: int) -> dict[str, Any]:
     """Benchmark one scale; returns the result row."""
     sim, hello, sim_start = start_simulator(scale)
@@ -120,12 +133,16 @@ def bench(scale: str, page_size: int, batch_rows: int) -> dict[str, Any]:
                 with PeakRss({"sync": me, "simulator": psutil.Process(sim.pid)}) as rss:
                     for dt in (*EVENT_TYPES, *REPORT_TYPES):
                         cpu0, t0 = sum(me.cpu_times()[:2]), time.monotonic()
+                        merge0 = merge_counters(ctx)
                         res = sync_store(ctx, store.public_id, only=[dt])
                         if not res.ok:
                             raise SystemExit(f"{dt} failed: {res}")
+                        merge1 = merge_counters(ctx)
                         types[dt] = {
                             "seconds": round(time.monotonic() - t0, 2),
                             "sync_cpu_seconds": round(sum(me.cpu_times()[:2]) - cpu0, 2),
+                            "merge_seconds": round(merge1[0] - merge0[0], 2),
+                            "merged_rows": merge1[1] - merge0[1],
                             "rows_written": res.rows_written,
                             "api_calls": res.api_calls,
                         }

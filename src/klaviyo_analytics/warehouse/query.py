@@ -10,6 +10,7 @@ also sets ClickHouse's ``final = 1`` so sub-queries and views are covered too.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -85,9 +86,14 @@ class Token:
         return self.text.upper()
 
 
+def iter_tokens(sql: str) -> Iterator[Token]:
+    """The tokens of ``sql`` one at a time, keeping strings, comments and quoted names intact."""
+    return (Token(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(sql))
+
+
 def tokenize(sql: str) -> list[Token]:
     """Split ``sql`` into tokens, keeping strings, comments and quoted names intact."""
-    return [Token(m.lastgroup or "other", m.group()) for m in _TOKEN.finditer(sql)]
+    return list(iter_tokens(sql))
 
 
 def _unquote(text: str) -> str:
@@ -190,13 +196,12 @@ def apply_final(sql: str) -> str:
 def statement_kind(sql: str) -> str:
     """The first keyword of ``sql`` in upper case, skipping comments and parentheses (reads
     tokens only up to it, not the whole statement)."""
-    for match in _TOKEN.finditer(sql):
-        kind, text = match.lastgroup or "other", match.group()
-        if kind == "word":
-            return text.upper()
-        if kind in ("ws", "comment") or text == "(":
+    for tok in iter_tokens(sql):
+        if tok.kind == "word":
+            return tok.upper
+        if tok.kind in ("ws", "comment") or tok.text == "(":
             continue
-        return text
+        return tok.text
     return ""
 
 
